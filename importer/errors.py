@@ -1,12 +1,12 @@
 """The exceptions the core raises; only ``cli.py`` turns them into words and exit statuses.
 
-    ImporterError            base: anything the importer reports to a person
-     +-- ConfigError         the mapping file or an option is unusable (exit 2)
-     +-- InputError          the spreadsheet is unusable (exit 2)
-     +-- OutputError         the output folder cannot be written (exit 2)
-     +-- LockError           another run holds the ledger lock (exit 2)
-     +-- SendError           sending failed as a whole
-          +-- AbortError     the run was stopped (rejected token, too many failures) (exit 3)
+ImporterError            base: anything the importer reports to a person
+ +-- ConfigError         the mapping file or an option is unusable (exit 2)
+ +-- InputError          the spreadsheet is unusable (exit 2)
+ +-- OutputError         the output folder cannot be written (exit 2)
+ +-- LockError           another run holds the ledger lock (exit 2)
+ +-- SendError           sending failed as a whole
+      +-- AbortError     the run was stopped (rejected token, too many failures) (exit 3)
 """
 
 from __future__ import annotations

@@ -1,0 +1,503 @@
+"""Read a mapping YAML file into frozen dataclasses; every config check lives here.
+
+Every error is a :class:`ConfigError` whose message names the file, the key and what is
+allowed, so ``cli.py`` can print it as one line.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import os
+import re
+import zoneinfo
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import phonenumbers
+import yaml
+
+from importer.errors import ConfigError
+
+DEFAULT_ENDPOINT = "https://trackdrive.com/api/v1/leads/create_or_update"
+TOKEN_ENV = "TRACKDRIVE_LEAD_TOKEN"
+
+
+class FieldType(Enum):
+    """How a mapped value is normalized and checked."""
+
+    STRING = "string"
+    PHONE = "phone"
+    EMAIL = "email"
+    TIME = "time"
+    INTEGER = "integer"
+    BOOLEAN = "boolean"
+    CHOICE = "choice"
+
+
+class Duplicates(Enum):
+    """What to do with rows that share a caller_id (and token) inside one file."""
+
+    ALL = "all"
+    FIRST = "first"
+    LAST = "last"
+
+
+# Every documented leads/create_or_update parameter and the type it implies
+# (../shared/trackdrive-api.md). lead_token and data have keys of their own.
+PARAMETERS: dict[str, FieldType] = {
+    "caller_id": FieldType.PHONE,
+    "email": FieldType.EMAIL,
+    "contact_field_type": FieldType.STRING,
+    "schedule_callback_at": FieldType.TIME,
+    "schedule_callback_in_seconds": FieldType.INTEGER,
+    "update_all_matching_leads": FieldType.BOOLEAN,
+    "apply_to": FieldType.CHOICE,
+    "assign_trackdrive_number": FieldType.BOOLEAN,
+    "assign_sms_number": FieldType.BOOLEAN,
+    "lead_priority": FieldType.INTEGER,
+    "restart_schedule": FieldType.BOOLEAN,
+    "auto_format_nested_fields": FieldType.BOOLEAN,
+    "next_action_at": FieldType.TIME,
+    "hours_to_expire": FieldType.INTEGER,
+    "max_contact_attempts": FieldType.INTEGER,
+}
+CHOICES: dict[str, tuple[str, ...]] = {"apply_to": ("calls",)}
+DATA_TYPES = ("string", "phone", "time", "integer", "boolean")
+
+TOP_KEYS = (
+    "version",
+    "endpoint",
+    "lead_token",
+    "region",
+    "timezone",
+    "date_order",
+    "duplicates",
+    "send",
+    "fields",
+    "data",
+    "include_unmapped_columns",
+)
+SEND_KEYS = ("rate", "concurrency", "max_attempts", "timeout_s")
+_ENV_RE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """One Trackdrive parameter or data token: where its value comes from and its type."""
+
+    name: str
+    type: FieldType
+    column: str | None = None
+    value: str | None = None
+    required: bool = False
+    choices: tuple[str, ...] = ()
+
+    @property
+    def source(self) -> str:
+        """How the mapping names this value's origin, for messages."""
+        return f"column '{self.column}'" if self.column is not None else "constant"
+
+
+@dataclass(frozen=True, slots=True)
+class SendConfig:
+    """The mapping's ``send:`` block."""
+
+    rate: float | None = 10.0
+    concurrency: int = 8
+    max_attempts: int = 5
+    timeout_s: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class TokenSource:
+    """Where the lead token comes from: a literal, an environment variable, or a column."""
+
+    literal: str | None = None
+    env: str | None = None
+    column: str | None = None
+
+    def describe(self) -> str:
+        """Say where the token comes from without revealing it."""
+        if self.column is not None:
+            return f"column '{self.column}'"
+        if self.env is not None:
+            return f"${{{self.env}}}"
+        return "literal in the mapping" if self.literal else "not set"
+
+
+@dataclass(frozen=True, slots=True)
+class MappingConfig:
+    """A whole mapping file, validated."""
+
+    path: Path
+    endpoint: str
+    token: TokenSource
+    region: str
+    timezone: str
+    date_order: str
+    duplicates: Duplicates
+    send: SendConfig
+    fields: tuple[FieldSpec, ...]
+    data: tuple[FieldSpec, ...]
+    include_unmapped_columns: bool
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def columns(self) -> list[str]:
+        """Every spreadsheet column the mapping names, in mapping order."""
+        names = [s.column for s in (*self.fields, *self.data) if s.column is not None]
+        if self.token.column is not None:
+            names.append(self.token.column)
+        return names
+
+    def field(self, name: str) -> FieldSpec | None:
+        """The spec of Trackdrive parameter ``name``, if mapped."""
+        return next((s for s in self.fields if s.name == name), None)
+
+
+def token_fingerprint(token: str) -> str:
+    """A short, non-reversible name for a token, safe to write to logs and ledgers."""
+    return hashlib.sha256(b"leadimport-token:" + token.encode()).hexdigest()[:16]
+
+
+def _suggest(word: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def _err(path: Path, key: str, message: str) -> ConfigError:
+    return ConfigError(f"{path}: {key}: {message}")
+
+
+def _scalar_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _parse_spec(
+    path: Path,
+    key: str,
+    name: str,
+    raw: Any,
+    ftype: FieldType,
+    *,
+    allow_type: bool,
+) -> FieldSpec:
+    choices = CHOICES.get(name, ()) if not allow_type else ()
+    if isinstance(raw, str):
+        if not raw.strip():
+            raise _err(path, key, "is empty; write a column name, {column: NAME} or {value: X}")
+        return FieldSpec(name, ftype, column=raw.strip(), choices=choices)
+    if not isinstance(raw, dict):
+        raise _err(
+            path,
+            key,
+            f"must be a column name, {{column: NAME}} or {{value: X}}, not {type(raw).__name__}",
+        )
+    allowed = {"column", "value", "required"} | ({"type"} if allow_type else set())
+    for k in raw:
+        if k not in allowed:
+            raise _err(
+                path,
+                f"{key}.{k}",
+                f"unknown key; allowed: {', '.join(sorted(allowed))}{_suggest(str(k), allowed)}",
+            )
+    if ("column" in raw) == ("value" in raw):
+        raise _err(path, key, "needs exactly one of 'column' or 'value'")
+    if allow_type and "type" in raw:
+        tname = raw["type"]
+        if tname not in DATA_TYPES:
+            raise _err(
+                path,
+                f"{key}.type",
+                f"'{tname}' is not a type; allowed: {', '.join(DATA_TYPES)}"
+                f"{_suggest(str(tname), DATA_TYPES)}",
+            )
+        ftype = FieldType(tname)
+    required = raw.get("required", False)
+    if not isinstance(required, bool):
+        raise _err(path, f"{key}.required", "must be true or false")
+    if "column" in raw:
+        column = raw["column"]
+        if not isinstance(column, str) or not column.strip():
+            raise _err(path, f"{key}.column", "must be a non-empty column name")
+        return FieldSpec(name, ftype, column=column.strip(), required=required, choices=choices)
+    value = raw["value"]
+    if value is None or isinstance(value, dict | list):
+        raise _err(path, f"{key}.value", "must be a single value (text, number or true/false)")
+    return FieldSpec(name, ftype, value=_scalar_text(value), required=required, choices=choices)
+
+
+def _parse_token(path: Path, raw: Any) -> TokenSource:
+    if raw is None:
+        return TokenSource()
+    if isinstance(raw, dict):
+        if set(raw) != {"column"} or not isinstance(raw["column"], str):
+            raise _err(path, "lead_token", "must be a literal, ${ENV_VAR} or {column: NAME}")
+        return TokenSource(column=raw["column"].strip())
+    if not isinstance(raw, str | int):
+        raise _err(path, "lead_token", "must be a literal, ${ENV_VAR} or {column: NAME}")
+    text = str(raw).strip()
+    match = _ENV_RE.match(text)
+    if match:
+        return TokenSource(env=match.group(1))
+    if "${" in text:
+        raise _err(path, "lead_token", "write an environment variable as ${NAME}, alone")
+    return TokenSource(literal=text)
+
+
+def _positive(path: Path, key: str, value: Any, *, integer: bool, allow_none: bool) -> Any:
+    if value is None and allow_none:
+        return None
+    kind = "a whole number" if integer else "a number"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _err(path, key, f"must be {kind} greater than 0, not {value!r}")
+    if integer and not float(value).is_integer():
+        raise _err(path, key, f"must be {kind} greater than 0, not {value!r}")
+    if value <= 0:
+        raise _err(path, key, f"must be {kind} greater than 0, not {value!r}")
+    return int(value) if integer else float(value)
+
+
+def _parse_send(path: Path, raw: Any) -> SendConfig:
+    if raw is None:
+        return SendConfig()
+    if not isinstance(raw, dict):
+        raise _err(path, "send", "must be a mapping like {rate: 10, concurrency: 8}")
+    for k in raw:
+        if k not in SEND_KEYS:
+            raise _err(
+                path,
+                f"send.{k}",
+                f"unknown key; allowed: {', '.join(SEND_KEYS)}{_suggest(str(k), SEND_KEYS)}",
+            )
+    default = SendConfig()
+    rate = raw.get("rate", default.rate)
+    if rate in (0, "unlimited"):
+        rate = None
+    return SendConfig(
+        rate=_positive(path, "send.rate", rate, integer=False, allow_none=True),
+        concurrency=_positive(
+            path, "send.concurrency", raw.get("concurrency", 8), integer=True, allow_none=False
+        ),
+        max_attempts=_positive(
+            path, "send.max_attempts", raw.get("max_attempts", 5), integer=True, allow_none=False
+        ),
+        timeout_s=_positive(
+            path, "send.timeout_s", raw.get("timeout_s", 30), integer=False, allow_none=False
+        ),
+    )
+
+
+def check_endpoint(url: str, where: str) -> str:
+    """Return ``url`` if it is an http(s) URL with a host, else raise ConfigError."""
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ConfigError(
+            f"{where}: '{url}' is not an http(s) URL; "
+            "write e.g. https://ACCOUNT.trackdrive.com/api/v1/leads/create_or_update"
+        )
+    if "lead_token=" in (parsed.query or ""):
+        raise ConfigError(
+            f"{where}: the URL must not carry lead_token; set it with lead_token "
+            f"or ${TOKEN_ENV} instead"
+        )
+    return url
+
+
+def parse_mapping(raw: Any, path: Path) -> MappingConfig:
+    """Validate an already-parsed mapping document."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the mapping must be a YAML mapping of keys (version: 1, …)")
+    for k in raw:
+        if k not in TOP_KEYS:
+            raise _err(
+                path,
+                str(k),
+                f"unknown key; allowed: {', '.join(TOP_KEYS)}{_suggest(str(k), TOP_KEYS)}",
+            )
+    if raw.get("version") != 1:
+        raise _err(path, "version", f"must be 1 (found {raw.get('version')!r})")
+
+    endpoint = raw.get("endpoint") or DEFAULT_ENDPOINT
+    if not isinstance(endpoint, str):
+        raise _err(path, "endpoint", "must be a URL")
+    env_match = _ENV_RE.match(endpoint.strip())
+    if env_match:
+        value = os.environ.get(env_match.group(1))
+        if not value:
+            raise _err(
+                path, "endpoint", f"environment variable {env_match.group(1)} is not set; export it"
+            )
+        endpoint = value
+    endpoint = check_endpoint(endpoint.strip(), f"{path}: endpoint")
+
+    region = str(raw.get("region", "US")).upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise _err(
+            path,
+            "region",
+            f"'{region}' is not a region code; use a two-letter code like US, CA, GB",
+        )
+    timezone = str(raw.get("timezone", "UTC"))
+    try:
+        zoneinfo.ZoneInfo(timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        close = _suggest(timezone, zoneinfo.available_timezones())
+        raise _err(
+            path,
+            "timezone",
+            f"'{timezone}' is not a time zone; use an IANA name like America/New_York{close}",
+        ) from None
+    date_order = str(raw.get("date_order", "MDY")).upper()
+    if date_order not in ("MDY", "DMY"):
+        raise _err(path, "date_order", f"'{date_order}' is not allowed; use MDY or DMY")
+    dup_raw = str(raw.get("duplicates", "all")).lower()
+    try:
+        duplicates = Duplicates(dup_raw)
+    except ValueError:
+        raise _err(
+            path, "duplicates", f"'{dup_raw}' is not allowed; use all, first or last"
+        ) from None
+
+    fields_raw = raw.get("fields") or {}
+    if not isinstance(fields_raw, dict):
+        raise _err(path, "fields", "must be a mapping of Trackdrive parameter: column")
+    fields = []
+    for name, spec in fields_raw.items():
+        if name == "lead_token":
+            raise _err(path, "fields.lead_token", "set the token with the top-level lead_token key")
+        if name == "data":
+            raise _err(path, "fields.data", "data tokens go in the top-level data: block")
+        if name not in PARAMETERS:
+            raise _err(
+                path,
+                f"fields.{name}",
+                f"'{name}' is not a Trackdrive parameter{_suggest(str(name), PARAMETERS)} "
+                f"(allowed: {', '.join(PARAMETERS)})",
+            )
+        fields.append(
+            _parse_spec(path, f"fields.{name}", name, spec, PARAMETERS[name], allow_type=False)
+        )
+    data_raw = raw.get("data") or {}
+    if not isinstance(data_raw, dict):
+        raise _err(path, "data", "must be a mapping of token name: column")
+    data = []
+    for name, spec in data_raw.items():
+        if not isinstance(name, str) or not name.strip():
+            raise _err(path, f"data.{name}", "token names must be non-empty text")
+        data.append(
+            _parse_spec(path, f"data.{name}", name, spec, FieldType.STRING, allow_type=True)
+        )
+    if not any(s.name in ("caller_id", "email") for s in fields):
+        raise _err(path, "fields", "map caller_id or email: Trackdrive needs one of them per lead")
+
+    for spec in fields:
+        if spec.value is None:
+            continue
+        _check_constant(path, spec)
+
+    include = raw.get("include_unmapped_columns", False)
+    if not isinstance(include, bool):
+        raise _err(path, "include_unmapped_columns", "must be true or false")
+
+    return MappingConfig(
+        path=path,
+        endpoint=endpoint,
+        token=_parse_token(path, raw.get("lead_token")),
+        region=region,
+        timezone=timezone,
+        date_order=date_order,
+        duplicates=duplicates,
+        send=_parse_send(path, raw.get("send")),
+        fields=tuple(fields),
+        data=tuple(data),
+        include_unmapped_columns=include,
+        raw=raw,
+    )
+
+
+_BOOL_WORDS = {"1", "true", "yes", "on", "0", "false", "no", "off"}
+
+
+def _check_constant(path: Path, spec: FieldSpec) -> None:
+    """Reject a constant that could never be sent, before any row is read."""
+    value = (spec.value or "").strip()
+    key = f"fields.{spec.name}.value"
+    if spec.type is FieldType.BOOLEAN and value.lower() not in _BOOL_WORDS:
+        raise _err(path, key, f"'{value}' is not a boolean; use true or false")
+    if spec.type is FieldType.INTEGER:
+        try:
+            ok = float(value).is_integer()
+        except ValueError:
+            ok = False
+        if not ok:
+            raise _err(path, key, f"'{value}' is not a whole number")
+    if spec.type is FieldType.CHOICE and value.lower() not in spec.choices:
+        raise _err(path, key, f"'{value}' is not allowed; use {', '.join(spec.choices)}")
+
+
+def load_mapping(path: Path) -> MappingConfig:
+    """Read and validate the mapping file at ``path``."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: mapping file not found") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a UTF-8 text file; save the mapping as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the mapping file ({exc.strerror})") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        hint = ""
+        if "\t" in text:
+            hint = "; YAML does not allow tabs for indentation, use spaces"
+        raise ConfigError(f"{path}: {where}not valid YAML ({problem}){hint}") from None
+    if raw is None:
+        raise ConfigError(f"{path}: the mapping file is empty; start from mappings/example.yaml")
+    return parse_mapping(raw, path)
+
+
+def resolve_token(mapping: MappingConfig, override: str | None) -> str | None:
+    """The lead token to send with, from ``--lead-token``, the mapping, or the environment.
+
+    Returns None when the token comes from a column (each row carries its own).
+    Raises ConfigError when no token can be found.
+    """
+    if override:
+        return override
+    src = mapping.token
+    if src.column is not None:
+        return None
+    if src.literal:
+        return src.literal
+    env_name = src.env or TOKEN_ENV
+    value = os.environ.get(env_name, "").strip()
+    if value:
+        return value
+    if src.env:
+        raise ConfigError(
+            f"{mapping.path}: lead_token: environment variable {src.env} is not set; "
+            f"export it or pass --lead-token"
+        )
+    raise ConfigError(
+        f"{mapping.path}: lead_token: no lead token; set lead_token in the mapping, "
+        f"export {TOKEN_ENV}, or pass --lead-token"
+    )
+
+
+def closest_header(name: str, headers: Iterable[str]) -> str:
+    """'; did you mean X?' for the header closest to ``name`` (case-insensitive), or ''."""
+    by_lower = {h.lower(): h for h in headers}
+    close = difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=0.5)
+    return f"; did you mean '{by_lower[close[0]]}'?" if close else ""

@@ -1,0 +1,299 @@
+"""Turn a chunk of spreadsheet rows into validated Trackdrive request bodies, column-wise.
+
+The JSON bodies are assembled with vectorized string operations instead of one
+``json.dumps`` per row: on a million rows that is the difference between seconds and
+tens of seconds. Values that need JSON escaping go through ``json.dumps`` one by one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+
+import pandas as pd
+
+from importer import normalize
+from importer.config import (
+    Duplicates,
+    FieldSpec,
+    FieldType,
+    MappingConfig,
+    closest_header,
+    token_fingerprint,
+)
+from importer.errors import ConfigError
+from importer.load import Chunk, Table, find_column
+
+# Characters that a JSON string cannot hold as they are.
+_NEEDS_ESCAPE = r'["\\\x00-\x1f\x7f\u2028\u2029]'
+
+
+class RowStatus(Enum):
+    """Every status a row can end a run with."""
+
+    VALID = "valid"
+    INVALID = "invalid"
+    SKIPPED = "skipped"
+    SUCCESS = "success"
+    FAILED = "failed"
+    NOT_SENT = "not_sent"
+
+
+@dataclass(frozen=True, slots=True)
+class BoundField:
+    """A field spec tied to a frame column (or a constant already normalized)."""
+
+    spec: FieldSpec
+    label: str | None  # frame column; None for a constant
+    constant: str  # normalized constant value ("" when from a column)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A mapping bound to one table: which frame column feeds which value."""
+
+    mapping: MappingConfig
+    fields: tuple[BoundField, ...]
+    data: tuple[BoundField, ...]
+    token: str | None  # the run's token; None when unknown (validate) or per-row
+    token_label: str | None  # frame column holding a token per row
+    mapped_labels: frozenset[str]
+
+
+def bind(mapping: MappingConfig, table: Table, token: str | None) -> Plan:
+    """Check that every mapped column exists in ``table`` and tie the mapping to it."""
+    used: set[str] = set()
+
+    def label_for(spec_key: str, column: str) -> str:
+        label = find_column(table, column)
+        if label is None:
+            shown = ", ".join(f"'{h}'" for h in table.headers[:30])
+            more = f" and {len(table.headers) - 30} more" if len(table.headers) > 30 else ""
+            raise ConfigError(
+                f"{mapping.path}: {spec_key}: no column named '{column}' in {table.path.name}. "
+                f"The file has: {shown}{more}{closest_header(column, table.headers)}"
+            )
+        if column.strip().lower() in {d.strip().lower() for d in table.duplicate_headers}:
+            raise ConfigError(
+                f"{mapping.path}: {spec_key}: {table.path.name} has more than one column named "
+                f"'{column}'; rename one of them so the mapping is unambiguous"
+            )
+        used.add(label)
+        return label
+
+    def bound(prefix: str, spec: FieldSpec) -> BoundField:
+        key = f"{prefix}.{spec.name}"
+        if spec.column is not None:
+            return BoundField(spec, label_for(key, spec.column), "")
+        norm = _normalizer(spec, mapping)(pd.Series([spec.value or ""], dtype="str"))
+        if norm.errors.iloc[0]:
+            raise ConfigError(f"{mapping.path}: {key}.value: {norm.errors.iloc[0]}")
+        return BoundField(spec, None, str(norm.values.iloc[0]))
+
+    fields = tuple(bound("fields", s) for s in mapping.fields)
+    data = [bound("data", s) for s in mapping.data]
+    token_label = label_for("lead_token", mapping.token.column) if mapping.token.column else None
+    if mapping.include_unmapped_columns:
+        taken = {d.spec.name for d in data}
+        for header, label in zip(table.headers, table.columns, strict=True):
+            if label in used or label == token_label:
+                continue
+            key = normalize.snake_case(header) or "column"
+            base, n = key, 2
+            while key in taken:
+                key, n = f"{base}_{n}", n + 1
+            taken.add(key)
+            data.append(BoundField(FieldSpec(key, FieldType.STRING, column=header), label, ""))
+    return Plan(
+        mapping=mapping,
+        fields=fields,
+        data=tuple(data),
+        token=token,
+        token_label=token_label,
+        mapped_labels=frozenset(used),
+    )
+
+
+def _normalizer(
+    spec: FieldSpec, mapping: MappingConfig
+) -> Callable[[pd.Series], normalize.Normalized]:
+    t = spec.type
+    if t is FieldType.PHONE:
+        return lambda s: normalize.normalize_phones(s, mapping.region)
+    if t is FieldType.TIME:
+        return lambda s: normalize.normalize_times(s, mapping.timezone, mapping.date_order)
+    if t is FieldType.INTEGER:
+        return normalize.normalize_integers
+    if t is FieldType.BOOLEAN:
+        return normalize.normalize_booleans
+    if t is FieldType.EMAIL:
+        return normalize.normalize_emails
+    if t is FieldType.CHOICE:
+        return lambda s: normalize.normalize_choices(s, spec.choices)
+    return normalize.normalize_strings
+
+
+def json_strings(values: pd.Series) -> pd.Series:
+    """JSON-encode every value of a text column (``"abc"`` with its quotes)."""
+    values = values.astype("str")
+    needs = values.str.contains(_NEEDS_ESCAPE, regex=True)
+    out = '"' + values + '"'
+    if needs.any():
+        out[needs] = values[needs].map(lambda v: json.dumps(v, ensure_ascii=False))
+    return out
+
+
+def _join(parts: list[pd.Series], sep: str, index: pd.Index) -> pd.Series:
+    """Join the non-empty parts of each row with ``sep``."""
+    if not parts:
+        return pd.Series("", index=index, dtype="str")
+    acc = pd.Series("", index=index, dtype="str")
+    for part in parts:
+        nonempty = part != ""
+        joined = acc + sep + part
+        acc = acc.where(~nonempty, joined.where(acc != "", part))
+    return acc
+
+
+def _encode(field: BoundField, values: pd.Series, *, in_data: bool) -> pd.Series:
+    """The ``"name":value`` JSON member of each row, or "" where the value is empty."""
+    key = json.dumps(field.spec.name, ensure_ascii=False) + ":"
+    bare = not in_data and field.spec.type in (FieldType.INTEGER, FieldType.BOOLEAN)
+    encoded = values if bare else json_strings(values)
+    return (key + encoded).where(values != "", "")
+
+
+def build_rows(chunk: Chunk, plan: Plan) -> pd.DataFrame:
+    """Validate and encode one chunk.
+
+    Returns a frame indexed by row number with the columns ``status`` (valid/invalid),
+    ``error``, ``caller_id``, ``email``, ``key`` (the duplicate/ordering key),
+    ``payload`` (JSON body without the token) and ``token`` (a per-row token, else "").
+    """
+    frame = chunk.frame
+    index = frame.index
+    errors: list[pd.Series] = []
+    members: list[pd.Series] = []
+    data_members: list[pd.Series] = []
+    normalized: dict[str, pd.Series] = {}
+    mapping = plan.mapping
+
+    for group, in_data in ((plan.fields, False), (plan.data, True)):
+        for field in group:
+            if field.label is None:
+                values = pd.Series(field.constant, index=index, dtype="str")
+            else:
+                norm = _normalizer(field.spec, mapping)(frame[field.label])
+                values = norm.values.astype("str")
+                column = field.spec.column
+                errors.append((column + ": " + norm.errors).where(norm.errors != "", ""))
+                if field.spec.required:
+                    missing = (frame[field.label].str.strip() == "") & (norm.errors == "")
+                    errors.append(
+                        pd.Series(f"{column}: required but empty", index=index, dtype="str").where(
+                            missing, ""
+                        )
+                    )
+            if not in_data:
+                normalized[field.spec.name] = values
+            (data_members if in_data else members).append(_encode(field, values, in_data=in_data))
+
+    empty = pd.Series("", index=index, dtype="str")
+    caller = normalized.get("caller_id", empty)
+    email = normalized.get("email", empty)
+    who = pd.Series(_who_is_missing(mapping), index=index, dtype="str")
+    errors.append(who.where((caller == "") & (email == ""), ""))
+
+    if plan.token_label is not None:
+        tokens = frame[plan.token_label].str.strip()
+        col = mapping.token.column
+        errors.append(
+            pd.Series(f"{col}: no lead token in this row", index=index, dtype="str").where(
+                tokens == "", ""
+            )
+        )
+        codes, uniques = pd.factorize(tokens)
+        prints = pd.Series([token_fingerprint(t) for t in uniques], dtype="str")
+        fingerprint = pd.Series(prints.to_numpy()[codes], index=index, dtype="str")
+    else:
+        tokens = empty
+        fingerprint = pd.Series(
+            token_fingerprint(plan.token) if plan.token else "", index=index, dtype="str"
+        )
+
+    if chunk.problems:
+        problem = pd.Series(chunk.problems, dtype="str").reindex(index, fill_value="")
+        errors.insert(0, problem)
+
+    data_json = _join(data_members, ",", index)
+    members.append(('"data":{' + data_json + "}").where(data_json != "", ""))
+    body = "{" + _join(members, ",", index) + "}"
+    error = _join(errors, "; ", index)
+    key = fingerprint + ":" + caller.where(caller != "", "email:" + email.str.lower())
+    status = pd.Series(RowStatus.VALID.value, index=index, dtype="str").where(
+        error == "", RowStatus.INVALID.value
+    )
+    return pd.DataFrame(
+        {
+            "status": status,
+            "error": error,
+            "caller_id": caller,
+            "email": email,
+            "key": key,
+            "payload": body,
+            "token": tokens,
+        },
+        index=index,
+    )
+
+
+def _who_is_missing(mapping: MappingConfig) -> str:
+    names = []
+    for name in ("caller_id", "email"):
+        spec = mapping.field(name)
+        if spec is not None and spec.column is not None:
+            names.append(f"{name} ('{spec.column}')")
+    listed = " or ".join(names) or "caller_id or email"
+    return f"no {listed}: a lead needs a phone number or an email"
+
+
+class DuplicateTracker:
+    """Apply the mapping's ``duplicates:`` rule across chunks.
+
+    ``first`` remembers the first row of every key; ``last`` needs to know the last row
+    of every key before the first row is sent, so it is fed a pre-pass (``note_last``).
+    Memory grows with the number of distinct keys (only for first/last, never for all).
+    """
+
+    def __init__(self, rule: Duplicates) -> None:
+        self.rule = rule
+        self._seen: dict[str, int] = {}
+
+    def note_last(self, rows: pd.DataFrame) -> None:
+        """Pre-pass for ``last``: remember the last row of every key of a built chunk."""
+        valid = rows[rows["status"] == RowStatus.VALID.value]
+        last = valid.reset_index().groupby("key", sort=False)["index"].max()
+        for k, r in last.items():
+            self._seen[str(k)] = int(r)
+
+    def apply(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """Mark the valid rows this rule drops as ``skipped`` with 'duplicate of row N'."""
+        if self.rule is Duplicates.ALL:
+            return rows
+        valid = rows["status"] == RowStatus.VALID.value
+        keep_row: list[int] = []
+        for row, key in zip(rows.index[valid], rows["key"][valid], strict=True):
+            if self.rule is Duplicates.FIRST:
+                first = self._seen.setdefault(key, int(row))
+                keep_row.append(first)
+            else:
+                keep_row.append(self._seen.get(key, int(row)))
+        keeper = pd.Series(keep_row, index=rows.index[valid], dtype="int64")
+        dup = keeper[keeper != keeper.index.to_series()]
+        if not dup.empty:
+            rows = rows.copy()
+            rows.loc[dup.index, "status"] = RowStatus.SKIPPED.value
+            rows.loc[dup.index, "error"] = "duplicate of row " + dup.astype("str")
+        return rows

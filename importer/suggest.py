@@ -1,0 +1,157 @@
+"""Guess a mapping from a spreadsheet's headers and a sample of its values.
+
+Used by ``leadimport mapping init`` (writes a commented mapping file) and by
+``reschedule`` (finds the phone column when none is named).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pandas as pd
+
+from importer import normalize
+from importer.load import Table
+
+_SAMPLE_ROWS = 500
+_PHONE_WORDS = re.compile(r"phone|mobile|cell|tel\b|telephone|caller|\bnumber\b|contact.?no", re.I)
+_EMAIL_WORDS = re.compile(r"e-?mail", re.I)
+_CALLBACK_WORDS = re.compile(r"call.?back|appointment|schedule", re.I)
+_NEXT_ACTION_WORDS = re.compile(r"next.?action|follow.?up|next.?call", re.I)
+_TIME_WORDS = re.compile(r"time|date|when|\bat\b", re.I)
+
+
+@dataclass(frozen=True, slots=True)
+class Suggestion:
+    """What a spreadsheet's columns look like they feed."""
+
+    caller_id: str | None
+    email: str | None
+    times: dict[str, str]  # Trackdrive parameter -> header
+    data: dict[str, str]  # data token -> header
+    sample_rows: int
+
+
+def _share(norm: normalize.Normalized, values: pd.Series) -> float:
+    filled = values.str.strip() != ""
+    if not filled.any():
+        return 0.0
+    ok = filled & (norm.errors == "")
+    return float(ok.sum()) / float(filled.sum())
+
+
+def suggest_mapping(table: Table, region: str = "US", timezone: str = "UTC") -> Suggestion:
+    """Read the first rows of ``table`` and guess which column is which."""
+    sample = pd.DataFrame(columns=table.columns)
+    for chunk in table.chunks(_SAMPLE_ROWS):
+        sample = chunk.frame
+        break
+    by_label = dict(zip(table.columns, table.headers, strict=True))
+
+    def phone_score(label: str) -> float:
+        values = sample[label].astype("str")
+        score = _share(normalize.normalize_phones(values, region), values)
+        return score + (0.5 if _PHONE_WORDS.search(by_label[label]) else 0.0)
+
+    def email_score(label: str) -> float:
+        values = sample[label].astype("str")
+        score = _share(normalize.normalize_emails(values), values)
+        return score + (0.5 if _EMAIL_WORDS.search(by_label[label]) else 0.0)
+
+    def time_share(label: str) -> float:
+        values = sample[label].astype("str")
+        return _share(normalize.normalize_times(values, timezone), values)
+
+    labels = list(table.columns)
+    phone = max(labels, key=phone_score, default=None)
+    if phone is not None and phone_score(phone) < 0.6:
+        phone = None
+    rest = [c for c in labels if c != phone]
+    email = max(rest, key=email_score, default=None)
+    if email is not None and email_score(email) < 0.6:
+        email = None
+    rest = [c for c in rest if c != email]
+
+    times: dict[str, str] = {}
+    for label in list(rest):
+        header = by_label[label]
+        if _NEXT_ACTION_WORDS.search(header):
+            param = "next_action_at"
+        elif _CALLBACK_WORDS.search(header):
+            param = "schedule_callback_at"
+        else:
+            continue
+        if param in times or not (_TIME_WORDS.search(header) or time_share(label) >= 0.6):
+            continue
+        if time_share(label) >= 0.6:
+            times[param] = header
+            rest.remove(label)
+
+    data: dict[str, str] = {}
+    for label in rest:
+        key = normalize.snake_case(by_label[label]) or "column"
+        base, n = key, 2
+        while key in data:
+            key, n = f"{base}_{n}", n + 1
+        data[key] = by_label[label]
+    return Suggestion(
+        caller_id=by_label[phone] if phone else None,
+        email=by_label[email] if email else None,
+        times=times,
+        data=data,
+        sample_rows=len(sample),
+    )
+
+
+def _q(text: str) -> str:
+    """A YAML scalar for ``text``, quoted when needed."""
+    if re.fullmatch(
+        r"[A-Za-z_][A-Za-z0-9_ ]*[A-Za-z0-9_]|[A-Za-z_]", text
+    ) and text.lower() not in (
+        "yes",
+        "no",
+        "on",
+        "off",
+        "true",
+        "false",
+        "null",
+    ):
+        return text
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def render_mapping(s: Suggestion, source_name: str, region: str, timezone: str) -> str:
+    """A commented mapping file for suggestion ``s``."""
+    lines = [
+        f"# Mapping suggested by `leadimport mapping init` from {source_name}",
+        f"# ({s.sample_rows} rows sampled). Check every line, then run:",
+        f"#   leadimport validate {source_name} -m THIS_FILE",
+        "version: 1",
+        "# endpoint: https://ACCOUNT.trackdrive.com/api/v1/leads/create_or_update",
+        "lead_token: ${TRACKDRIVE_LEAD_TOKEN}   # or a literal, or {column: Token}",
+        f"region: {region}                        # for phone numbers without a country code",
+        f"timezone: {timezone}             # for times written without an offset",
+        "date_order: MDY                   # how to read 03/04/2025: MDY or DMY",
+        "duplicates: all                   # same caller_id twice: all | first | last",
+        "send: {rate: 10, concurrency: 8, max_attempts: 5, timeout_s: 30}",
+        "fields:                           # Trackdrive parameters",
+    ]
+    if s.caller_id:
+        lines.append(f"  caller_id: {_q(s.caller_id)}")
+    else:
+        lines.append("  # caller_id: Phone              # no phone-like column found")
+    if s.email:
+        lines.append(f"  email: {_q(s.email)}")
+    for param, header in s.times.items():
+        lines.append(f"  {param}: {_q(header)}")
+    if not s.caller_id and not s.email:
+        lines.append("  caller_id: Phone    # EDIT ME: a lead needs a phone number or an email")
+    lines.append("  # assign_trackdrive_number: {value: true}")
+    lines.append("data:                             # each becomes a data token")
+    if not s.data:
+        lines.append("  {}")
+    for key, header in s.data.items():
+        lines.append(f"  {key}: {_q(header)}")
+    lines.append("include_unmapped_columns: false")
+    return "\n".join(lines) + "\n"
