@@ -1,0 +1,261 @@
+"""`leadimport validate` and `mapping init` through the real CLI, on real files."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from importer.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "mappings" / "example.yaml"
+HEADER = [
+    "First Name",
+    "Last Name",
+    "Phone",
+    "E-mail",
+    "Callback Time",
+    "Amount",
+    "State",
+    "ZIP",
+    "Source",
+]
+
+
+def write_csv(path: Path, rows: list[list[str]], header: list[str] = HEADER) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def invoke(*args: str | Path) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def read_results(run_dir: Path, name: str = "results.csv") -> list[dict[str, str]]:
+    with (run_dir / name).open(newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_validate_writes_one_result_per_row_with_exact_bodies(tmp_path: Path) -> None:
+    src = write_csv(
+        tmp_path / "leads.csv",
+        [
+            [
+                "Ann",
+                "Lee",
+                "(212) 555-0147",
+                "ann@example.com",
+                "7/23/2021 2:26 PM",
+                "501",
+                "NY",
+                "02134",
+                "web",
+            ],
+            ["Bob", "Ray", "12345", "", "", "", "", "", ""],
+            ["", "", "", "", "", "", "", "", ""],
+            ["Cy", "Fox", "", "cy@example.com", "", "", "", "", ""],
+            ["Di", "Ng", "", "", "", "1,200", "", "", ""],
+        ],
+    )
+    out = tmp_path / "run"
+    code, stdout, stderr = invoke("validate", src, "-m", EXAMPLE, "--out", out)
+    assert code == 1, stderr
+    rows = read_results(out)
+    assert [r["row"] for r in rows] == ["2", "3", "5", "6"]  # row 4 is blank: skipped, counted
+    assert [r["status"] for r in rows] == ["valid", "invalid", "valid", "invalid"]
+    first = json.loads(rows[0]["payload"])
+    assert first == {
+        "caller_id": "+12125550147",
+        "email": "ann@example.com",
+        "schedule_callback_at": "2021-07-23 18:26:00 +0000",
+        "lead_priority": 3,
+        "assign_trackdrive_number": True,
+        "data": {
+            "first_name": "Ann",
+            "last_name": "Lee",
+            "loan_amount": "501",
+            "state": "NY",
+            "zip": "02134",
+            "source": "web",
+            "campaign": "fall-promo",
+        },
+    }
+    assert rows[1]["error"].startswith("Phone: '12345'")
+    assert json.loads(rows[2]["payload"])["email"] == "cy@example.com"
+    assert "caller_id" not in json.loads(rows[2]["payload"])
+    assert "a lead needs a phone number or an email" in rows[3]["error"]
+    failures = read_results(out, "failures.csv")
+    assert [f["row"] for f in failures] == ["3", "6"]
+    assert failures[0]["First Name"] == "Bob" and failures[0]["Phone"] == "12345"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["counts"] == {"valid": 2, "invalid": 2}
+    assert summary["blank_rows"] == 1 and summary["rows"] == 4
+    assert len(summary["input_sha256"]) == 64
+    assert "valid 2 · invalid 2" in stdout
+    assert str(out / "failures.csv") in stdout
+
+
+def test_validate_all_valid_exits_0(tmp_path: Path) -> None:
+    src = write_csv(tmp_path / "ok.csv", [["A", "B", "800-450-6787", "", "", "", "", "", ""]])
+    code, _, stderr = invoke("validate", src, "-m", EXAMPLE, "--out", tmp_path / "r")
+    assert code == 0, stderr
+
+
+def test_missing_column_names_file_key_headers_and_suggestion(tmp_path: Path) -> None:
+    src = write_csv(tmp_path / "x.csv", [["a", "800-450-6787"]], header=["Name", "phone_number"])
+    code, stdout, stderr = invoke("validate", src, "-m", EXAMPLE, "--out", tmp_path / "r")
+    assert code == 2
+    assert stderr == (
+        f"leadimport: error: {EXAMPLE}: fields.caller_id: no column named 'Phone' in x.csv. "
+        "The file has: 'Name', 'phone_number'; did you mean 'phone_number'?\n"
+    )
+    assert not (tmp_path / "r").exists()  # nothing written before the config is sound
+
+
+def test_unusable_file_exits_2_without_traceback(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    code, _, stderr = invoke("validate", empty, "-m", EXAMPLE)
+    assert code == 2
+    assert stderr.startswith("leadimport: error: ") and "Traceback" not in stderr
+    assert stderr.count("\n") == 1
+
+
+def test_formula_cells_are_written_as_text(tmp_path: Path) -> None:
+    src = write_csv(
+        tmp_path / "f.csv",
+        [
+            [
+                '=HYPERLINK("http://x","y")',
+                "@SUM(1)",
+                "x",
+                "",
+                "",
+                "+cmd|' /C calc'!A0",
+                "",
+                "",
+                "",
+            ],
+            ["-1+2", "ok", "800-450-6787", "", "", "-5", "", "", ""],
+        ],
+    )
+    out = tmp_path / "r"
+    code, _, _ = invoke("validate", src, "-m", EXAMPLE, "--out", out)
+    assert code == 1
+    failures = read_results(out, "failures.csv")
+    assert failures[0]["First Name"] == '\'=HYPERLINK("http://x","y")'
+    assert failures[0]["Last Name"] == "'@SUM(1)"
+    assert failures[0]["Amount"] == "'+cmd|' /C calc'!A0"
+    results = read_results(out)
+    assert results[1]["caller_id"] == "+18004506787"  # a plain number stays readable
+    assert json.loads(results[1]["payload"])["data"]["first_name"] == "-1+2"
+
+
+def test_duplicates_first_and_last(tmp_path: Path) -> None:
+    rows = [
+        ["A", "1", "800-450-6787", "", "", "", "", "", ""],
+        ["B", "2", "(800) 450 6787", "", "", "", "", "", ""],
+        ["C", "3", "719-313-2645", "", "", "", "", "", ""],
+        ["D", "4", "+1 800 450 6787", "", "", "", "", "", ""],
+    ]
+    src = write_csv(tmp_path / "d.csv", rows)
+    for rule, expected in (
+        ("first", ["valid", "skipped", "valid", "skipped"]),
+        ("last", ["skipped", "skipped", "valid", "valid"]),
+        ("all", ["valid", "valid", "valid", "valid"]),
+    ):
+        mapping = tmp_path / f"{rule}.yaml"
+        mapping.write_text(EXAMPLE.read_text().replace("duplicates: all", f"duplicates: {rule}"))
+        out = tmp_path / rule
+        code, _, stderr = invoke("validate", src, "-m", mapping, "--out", out)
+        assert code == 0, stderr
+        results = read_results(out)
+        assert [r["status"] for r in results] == expected, rule
+        if rule == "first":
+            assert results[1]["error"] == "duplicate of row 2"
+        if rule == "last":
+            assert results[0]["error"] == "duplicate of row 5"
+
+
+def test_limit_and_start_row(tmp_path: Path) -> None:
+    rows = [[f"N{i}", "", f"800-450-{6700 + i}", "", "", "", "", "", ""] for i in range(10)]
+    src = write_csv(tmp_path / "w.csv", rows)
+    out = tmp_path / "r"
+    code, _, _ = invoke(
+        "validate", src, "-m", EXAMPLE, "--out", out, "--start-row", "4", "--limit", "3"
+    )
+    assert code == 0
+    assert [r["row"] for r in read_results(out)] == ["4", "5", "6"]
+
+
+def test_mapping_init_suggests_a_working_mapping(tmp_path: Path) -> None:
+    src = write_csv(
+        tmp_path / "vendor.csv",
+        [
+            [
+                "Ann",
+                "Lee",
+                "(212) 555-0147",
+                "ann@example.com",
+                "7/23/2021 2:26 PM",
+                "501",
+                "NY",
+                "02134",
+                "web",
+            ],
+            ["Bo", "Li", "303.555.0188", "bo@example.org", "", "20", "CO", "80202", "tv"],
+        ],
+        header=[
+            "First",
+            "Last",
+            "Mobile",
+            "Contact Email",
+            "Callback Time",
+            "Loan Amount ($)",
+            "State",
+            "Zip",
+            "Src",
+        ],
+    )
+    out = tmp_path / "m.yaml"
+    code, _, stderr = invoke("mapping", "init", src, "-o", out)
+    assert code == 0, stderr
+    text = out.read_text()
+    assert "caller_id: Mobile" in text
+    assert "email: Contact Email" in text
+    assert "schedule_callback_at: Callback Time" in text
+    assert 'loan_amount: "Loan Amount ($)"' in text
+    code, _, stderr = invoke("validate", src, "-m", out, "--out", tmp_path / "r")
+    assert code == 0, stderr
+    code, _, stderr = invoke("mapping", "init", src, "-o", out)
+    assert code == 2 and "pass --force" in stderr
+
+
+def test_help_on_every_command() -> None:
+    for args in (
+        ["--help"],
+        ["validate", "--help"],
+        ["run", "--help"],
+        ["rerun", "--help"],
+        ["demo", "--help"],
+        ["mapping", "init", "--help"],
+        ["sandbox", "--help"],
+    ):
+        code, stdout, _ = invoke(*args)
+        assert code == 0 and "Usage:" in stdout, args
+
+
+def test_python_m_importer_works() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "importer", "--help"], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0 and "validate" in proc.stdout
