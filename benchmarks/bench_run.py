@@ -1,0 +1,191 @@
+"""How fast does `leadimport run` send? Compared, in the same run, with:
+
+  * a bare aiohttp client loop (one session, 64 workers, pre-built bodies): the ceiling
+  * a sequential ``requests.Session`` loop
+  * ``xargs -P 16 curl``
+
+all against the same minimal local responder (a bare aiohttp.web handler in another
+process, not the sandbox). Goals (issue 4): leadimport reaches >= 60 % of the bare loop's
+requests/s, and is >= 5x the requests loop and >= 20x xargs curl.
+
+    python benchmarks/bench_run.py [--rows 20000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import PY, ROOT, timed  # noqa: E402
+from gen_leads import write_leads_csv  # noqa: E402
+
+EXAMPLE = ROOT / "mappings" / "example.yaml"
+PATH = "/api/v1/leads/create_or_update"
+ANSWER = json.dumps(
+    {"status": 200, "errors": {}, "lead": {"id": 1}, "metadata": {"root": "lead"}}
+).encode()
+
+
+def responder(port: int) -> None:
+    """The minimal endpoint: read the body, answer a fixed 200 JSON."""
+    from aiohttp import web
+
+    async def handle(request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(body=ANSWER, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_post(PATH, handle)
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+
+
+def bare_loop(url: str, n: int) -> None:
+    """The ceiling: one session, 64 workers, bodies built before the clock starts."""
+    import aiohttp
+
+    bodies = [json.dumps({"caller_id": f"+1212555{i % 10000:04d}"}).encode() for i in range(n)]
+
+    async def go() -> None:
+        queue: asyncio.Queue[bytes] = asyncio.Queue()
+        for b in bodies:
+            queue.put_nowait(b)
+        connector = aiohttp.TCPConnector(limit=64)
+        async with aiohttp.ClientSession(connector=connector) as session:
+
+            async def worker() -> None:
+                while not queue.empty():
+                    body = queue.get_nowait()
+                    async with session.post(
+                        url, data=body, headers={"Content-Type": "application/json"}
+                    ) as resp:
+                        await resp.read()
+
+            await asyncio.gather(*(worker() for _ in range(64)))
+
+    asyncio.run(go())
+
+
+def requests_loop(url: str, n: int) -> None:
+    """A sequential requests.Session loop."""
+    import requests
+
+    with requests.Session() as s:
+        for i in range(n):
+            s.post(
+                url, json={"caller_id": f"+1212555{i % 10000:04d}"}, timeout=10
+            ).raise_for_status()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_port(port: int) -> None:
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError("responder did not start")
+
+
+def main() -> int:
+    if len(sys.argv) > 1 and sys.argv[1] in ("responder", "bare", "requests"):
+        mode = sys.argv[1]
+        if mode == "responder":
+            responder(int(sys.argv[2]))
+        elif mode == "bare":
+            bare_loop(sys.argv[2], int(sys.argv[3]))
+        else:
+            requests_loop(sys.argv[2], int(sys.argv[3]))
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=20_000)
+    parser.add_argument("--requests-rows", type=int, default=3_000)
+    parser.add_argument("--curl-rows", type=int, default=1_000)
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}{PATH}"
+    server = subprocess.Popen([PY, __file__, "responder", str(port)])
+    work = Path(tempfile.mkdtemp(prefix="bench-run-"))
+    figures: dict[str, float] = {}
+    try:
+        _wait_port(port)
+        csv_path = work / "leads.csv"
+        write_leads_csv(csv_path, args.rows, seed=7)
+        rows_valid = args.rows  # rate is computed from the requests actually sent below
+
+        bare = timed([PY, __file__, "bare", url, str(args.rows)])
+        figures["bare_aiohttp_rps"] = args.rows / bare.seconds
+
+        out = work / "run"
+        run = timed(
+            [
+                PY, "-m", "importer", "run", str(csv_path), "-m", str(EXAMPLE),
+                "--endpoint", url, "--lead-token", "bench", "--unlimited-rate",
+                "--concurrency", "64", "--out", str(out), "-q", "--yes",
+            ]
+        )  # fmt: skip
+        summary = json.loads((out / "summary.json").read_text())
+        sent = summary["requests"] or rows_valid
+        figures["leadimport_rows"] = summary["rows"]
+        figures["leadimport_requests"] = sent
+        figures["leadimport_rps"] = sent / run.seconds
+
+        req = timed([PY, __file__, "requests", url, str(args.requests_rows)])
+        figures["requests_loop_rps"] = args.requests_rows / req.seconds
+
+        bodies = work / "bodies.txt"
+        bodies.write_text(
+            "".join(f'{{"caller_id":"+1212555{i:04d}"}}\n' for i in range(args.curl_rows))
+        )
+        curl = (
+            f"xargs -P 16 -I BODY curl -s -o /dev/null -H 'Content-Type: application/json' "
+            f"-d BODY {url} < {bodies}"
+        )
+        xc = timed(["sh", "-c", curl])
+        figures["xargs_curl_rps"] = args.curl_rows / xc.seconds
+    finally:
+        server.terminate()
+        server.wait()
+        shutil.rmtree(work, ignore_errors=True)
+
+    lead = figures["leadimport_rps"]
+    print(f"{'client':<28}{'requests/s':>12}{'vs leadimport':>16}")
+    for name, key in (
+        ("bare aiohttp loop (64)", "bare_aiohttp_rps"),
+        ("leadimport run (whole)", "leadimport_rps"),
+        ("requests.Session loop", "requests_loop_rps"),
+        ("xargs -P 16 curl", "xargs_curl_rps"),
+    ):
+        print(f"{name:<28}{figures[key]:>12.0f}{lead / figures[key]:>15.2f}x")
+    goals = {
+        ">= 60 % of the bare loop": lead / figures["bare_aiohttp_rps"] >= 0.6,
+        ">= 5x requests loop": lead / figures["requests_loop_rps"] >= 5,
+        ">= 20x xargs curl": lead / figures["xargs_curl_rps"] >= 20,
+    }
+    print(f"leadimport / bare = {lead / figures['bare_aiohttp_rps']:.2f}")
+    for goal, ok in goals.items():
+        print(f"  {'PASS' if ok else 'MISS'}  {goal}")
+    if args.json:
+        args.json.write_text(json.dumps({k: round(v, 1) for k, v in figures.items()}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
