@@ -468,6 +468,12 @@ def load_mapping(path: Path) -> MappingConfig:
     return parse_mapping(raw, path)
 
 
+def mapping_yaml(mapping: MappingConfig) -> str:
+    """The mapping as YAML text (for a run folder), with the source file named."""
+    header = f"# mapping of this run, from {mapping.path}\n"
+    return header + yaml.safe_dump(dict(mapping.raw), sort_keys=False, allow_unicode=True)
+
+
 def resolve_token(mapping: MappingConfig, override: str | None) -> str | None:
     """The lead token to send with, from ``--lead-token``, the mapping, or the environment.
 

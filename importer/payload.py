@@ -187,7 +187,7 @@ def build_rows(chunk: Chunk, plan: Plan) -> pd.DataFrame:
             else:
                 norm = _normalizer(field.spec, mapping)(frame[field.label])
                 values = norm.values.astype("str")
-                column = field.spec.column
+                column = field.spec.column or field.label
                 errors.append((column + ": " + norm.errors).where(norm.errors != "", ""))
                 if field.spec.required:
                     missing = (frame[field.label].str.strip() == "") & (norm.errors == "")

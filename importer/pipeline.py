@@ -17,11 +17,12 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import shutil
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,20 +35,29 @@ from importer.config import (
     Duplicates,
     MappingConfig,
     check_endpoint,
+    closest_header,
     load_mapping,
+    mapping_yaml,
     resolve_token,
     token_fingerprint,
 )
 from importer.errors import ConfigError, OutputError
 from importer.journal import Journal, Outcome
-from importer.load import Chunk, Table, open_table
-from importer.payload import DuplicateTracker, Plan, RowStatus, bind, build_rows
+from importer.ledger import Ledger, body_hash
+from importer.load import Chunk, Table, find_column, open_table
+from importer.payload import DuplicateTracker, RowStatus, bind, build_rows
 from importer.results import RESULT_COLUMNS, ResultsWriter, Summary, write_summary
+from importer.schedule import RescheduleBuilder, RescheduleSpec
 from importer.send import Request, Result, SendReport, SendSettings, send_rows
+from importer.suggest import suggest_mapping
 
 EXIT_OK, EXIT_ROWS_FAILED, EXIT_UNUSABLE, EXIT_ABORTED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 _FAILURE_STATUSES = {RowStatus.INVALID.value, RowStatus.FAILED.value, RowStatus.NOT_SENT.value}
 _CHUNK_ROWS = 50_000
+LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"
+
+log = logging.getLogger("leadimport")
+log.addHandler(logging.NullHandler())
 
 
 class Progress(Protocol):
@@ -120,6 +130,7 @@ class SendOptions:
     max_attempts: int | None = None
     timeout_s: float | None = None
     max_consecutive_failures: int = 50
+    ledger: Path | None = None  # --skip-unchanged: the ledger file
 
 
 # ---------------------------------------------------------------- run folders
@@ -201,6 +212,34 @@ def estimate_rows(source: Source) -> int | None:
 
 # ---------------------------------------------------------------- reading rows
 
+Builder = Callable[[Chunk], pd.DataFrame]
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """What one run reads and how it turns spreadsheet rows into requests."""
+
+    command: str
+    source: Source
+    mapping: MappingConfig
+    token: str | None
+    window: Window
+    make_builder: Callable[[Table], Builder]
+    duplicates: Duplicates
+    extra_columns: tuple[str, ...] = ()  # e.g. reschedule's "note"
+
+
+def import_job(
+    command: str, source: Source, mapping: MappingConfig, token: str | None, window: Window
+) -> Job:
+    """A job that maps columns to a Trackdrive body with the mapping file."""
+
+    def make_builder(table: Table) -> Builder:
+        plan = bind(mapping, table, token)
+        return lambda chunk: build_rows(chunk, plan)
+
+    return Job(command, source, mapping, token, window, make_builder, mapping.duplicates)
+
 
 def _windowed(table: Table, window: Window) -> Iterator[Chunk]:
     taken = 0
@@ -220,26 +259,23 @@ def _windowed(table: Table, window: Window) -> Iterator[Chunk]:
             return
 
 
-def _built(
-    source: Source, mapping: MappingConfig, token: str | None, window: Window
-) -> Iterator[tuple[Table, Chunk, pd.DataFrame]]:
+def _built(job: Job) -> Iterator[tuple[Table, Chunk, pd.DataFrame]]:
     """Every chunk of the input with its validated rows, duplicates rule applied."""
-    tracker = DuplicateTracker(mapping.duplicates)
-    if mapping.duplicates is Duplicates.LAST:
-        table = source.open()
-        plan = bind(mapping, table, token)
-        for chunk in _windowed(table, window):
-            tracker.note_last(build_rows(chunk, plan))
-    table = source.open()
-    plan = bind(mapping, table, token)
-    for chunk in _windowed(table, window):
-        yield table, chunk, tracker.apply(build_rows(chunk, plan))
+    tracker = DuplicateTracker(job.duplicates)
+    if job.duplicates is Duplicates.LAST:
+        table = job.source.open()
+        build = job.make_builder(table)
+        for chunk in _windowed(table, job.window):
+            tracker.note_last(build(chunk))
+    table = job.source.open()
+    build = job.make_builder(table)
+    for chunk in _windowed(table, job.window):
+        yield table, chunk, tracker.apply(build(chunk))
 
 
-def open_plan(source: Source, mapping: MappingConfig, token: str | None) -> tuple[Table, Plan]:
-    """Open the input and bind the mapping to it (config and input errors surface here)."""
-    table = source.open()
-    return table, bind(mapping, table, token)
+def check_job(job: Job) -> None:
+    """Open the input and bind the job to it: config and input errors surface here."""
+    job.make_builder(job.source.open())
 
 
 # ---------------------------------------------------------------- results
@@ -250,8 +286,9 @@ def _merge(
     outcomes: dict[int, Outcome] | None,
     in_flight: set[int],
     not_reached: str,
+    extra_columns: tuple[str, ...],
 ) -> pd.DataFrame:
-    """The RESULT_COLUMNS frame of one chunk, with send outcomes merged in."""
+    """The result columns of one chunk, with send outcomes merged in."""
     out = pd.DataFrame(
         {
             "row": rows.index.astype("int64"),
@@ -267,9 +304,10 @@ def _merge(
             "payload": rows["payload"]
             .where(rows["status"] != RowStatus.INVALID.value, "")
             .to_numpy(),
+            **{c: rows[c].to_numpy() for c in extra_columns},
         },
         index=rows.index,
-    ).astype({c: "object" for c in RESULT_COLUMNS if c != "row"})
+    ).astype({c: "object" for c in (*RESULT_COLUMNS, *extra_columns) if c != "row"})
     if outcomes is None:
         return out
     valid = out.index[out["status"] == RowStatus.VALID.value]
@@ -296,13 +334,7 @@ def _merge(
 
 
 def _report(
-    run_dir: Path,
-    source: Source,
-    mapping: MappingConfig,
-    token: str | None,
-    window: Window,
-    journal: Journal | None,
-    not_reached: str = "",
+    run_dir: Path, job: Job, journal: Journal | None, not_reached: str = ""
 ) -> tuple[ResultsWriter, int]:
     """Second pass: write results.csv and failures.csv; return the writer and blank rows."""
     outcomes: dict[int, Outcome] | None = None
@@ -311,20 +343,25 @@ def _report(
         outcomes, in_flight = journal.state()
     writer: ResultsWriter | None = None
     table: Table | None = None
-    for table, chunk, rows in _built(source, mapping, token, window):
+    for table, chunk, rows in _built(job):
         if writer is None:
-            hidden = set()
-            if mapping.token.column is not None:
-                hidden = {c for c in table.columns if c.lower() == mapping.token.column.lower()}
-            writer = ResultsWriter(run_dir, table.headers, hidden)
-        merged = _merge(rows, outcomes, in_flight, not_reached)
+            writer = _writer(run_dir, job, table)
+        merged = _merge(rows, outcomes, in_flight, not_reached, job.extra_columns)
         bad = merged["status"].isin(_FAILURE_STATUSES)
         writer.write(merged, chunk.frame, bad)
-    if writer is None:  # no data row in the window
-        table = table or source.open()
-        writer = ResultsWriter(run_dir, table.headers, set())
+    if writer is None or table is None:  # no data row in the window
+        table = table or job.source.open()
+        writer = _writer(run_dir, job, table)
     writer.finish()
-    return writer, (table.blank_rows if table is not None else 0)
+    return writer, table.blank_rows
+
+
+def _writer(run_dir: Path, job: Job, table: Table) -> ResultsWriter:
+    hidden: set[str] = set()
+    if job.mapping.token.column is not None:
+        label = find_column(table, job.mapping.token.column)
+        hidden = {label} if label else set()
+    return ResultsWriter(run_dir, table.headers, hidden, job.extra_columns)
 
 
 def _exit_code(counts: dict[str, int], aborted: str | None, interrupted: bool) -> int:
@@ -338,11 +375,9 @@ def _exit_code(counts: dict[str, int], aborted: str | None, interrupted: bool) -
 
 
 def _summary(
-    command: str,
+    job: Job,
     run_dir: Path,
-    source: Source,
     sha: str,
-    mapping: MappingConfig,
     endpoint: str,
     writer: ResultsWriter,
     blank_rows: int,
@@ -355,11 +390,11 @@ def _summary(
     aborted = report.aborted if report else None
     interrupted = report.interrupted if report else False
     return Summary(
-        command=command,
+        command=job.command,
         run_dir=str(run_dir),
-        input=str(source.path),
+        input=str(job.source.path),
         input_sha256=sha,
-        mapping=str(mapping.path),
+        mapping=str(job.mapping.path),
         endpoint=endpoint,
         rows=writer.tally.rows,
         counts=counts,
@@ -382,6 +417,40 @@ def _now_iso() -> str:
     return datetime.now(UTC).astimezone().isoformat(timespec="seconds")
 
 
+@contextlib.contextmanager
+def _run_log(run_dir: Path) -> Iterator[None]:
+    """Log this run's events to ``run.log`` in its folder (plain, timestamped lines)."""
+    handler = logging.FileHandler(run_dir / "run.log", encoding="utf-8")
+    handler.setFormatter(logging.Formatter(LOG_FORMAT, "%Y-%m-%d %H:%M:%S"))
+    log.addHandler(handler)
+    if log.level == logging.NOTSET or log.level > logging.INFO:
+        log.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+
+
+def _log_summary(summary: Summary) -> None:
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(summary.counts.items()))
+    log.info(
+        "%s finished in %.1f s: %d rows (%s); %d requests, %d retries, %d throttled; exit %d",
+        summary.command,
+        summary.duration_s,
+        summary.rows,
+        counts or "none",
+        summary.requests,
+        summary.retries,
+        summary.throttled,
+        summary.exit_code,
+    )
+    if summary.aborted:
+        log.error("aborted: %s", summary.aborted)
+    for item in summary.top_reasons:
+        log.info("  %d x %s (rows %s)", item["count"], item["reason"], item["rows"])
+
+
 # ---------------------------------------------------------------- validate
 
 
@@ -396,25 +465,18 @@ def validate(
     progress = progress or NoProgress()
     started, started_at = time.monotonic(), _now_iso()
     mapping = load_mapping(mapping_path)
-    open_plan(source, mapping, None)  # config/input errors before any folder is made
+    job = import_job("validate", source, mapping, None, window)
+    check_job(job)  # config/input errors before any folder is made
     run_dir = make_run_dir(out, source.path)
-    sha = file_sha256(source.path)
-    progress.start("validate", estimate_rows(source))
-    writer, blank = _report(run_dir, source, mapping, None, window, None)
-    progress.end()
-    summary = _summary(
-        "validate",
-        run_dir,
-        source,
-        sha,
-        mapping,
-        mapping.endpoint,
-        writer,
-        blank,
-        started,
-        started_at,
-    )
-    write_summary(run_dir, summary)
+    with _run_log(run_dir):
+        log.info("validate %s with %s", source.path, mapping_path)
+        sha = file_sha256(source.path)
+        progress.start("validate", estimate_rows(source))
+        writer, blank = _report(run_dir, job, None)
+        progress.end()
+        summary = _summary(job, run_dir, sha, mapping.endpoint, writer, blank, started, started_at)
+        write_summary(run_dir, summary)
+        _log_summary(summary)
     return summary
 
 
@@ -422,16 +484,29 @@ def validate(
 
 
 class _Recorder:
-    """The sender's observer: journal every event, count progress."""
+    """The sender's observer: journal every event, keep the ledger, count progress."""
 
-    def __init__(self, journal: Journal, progress: Progress) -> None:
+    def __init__(
+        self, journal: Journal, progress: Progress, ledger: Ledger | None, run_dir: Path
+    ) -> None:
         self.journal = journal
         self.progress = progress
+        self.ledger = ledger
+        self.run_dir = run_dir
+        self.pending: dict[int, tuple[str, str]] = {}  # row -> (key, body hash), ledger only
+        self._last_log = time.monotonic()
+        self._done = 0
+
+    def skipped(self, row: int, reason: str) -> None:
+        """A valid row that is deliberately not sent (unchanged since the last run)."""
+        self.journal.finished(Outcome(row=row, status=RowStatus.SKIPPED.value, error=reason))
+        self.progress.advance(RowStatus.SKIPPED.value)
 
     def attempt_started(self, row: int, attempt: int) -> None:
         self.journal.started(row, attempt)
 
     def retry_scheduled(self, row: int, attempt: int, reason: str, delay_s: float) -> None:
+        log.info("row %d: %s; attempt %d in %.1f s", row, reason, attempt + 1, delay_s)
         self.progress.retry()
 
     def finished(self, result: Result) -> None:
@@ -447,7 +522,17 @@ class _Recorder:
                 sms_number_plain=result.sms_number_plain,
             )
         )
+        pending = self.pending.pop(result.row, None)
+        if self.ledger is not None and pending and result.status.value == "success":
+            self.ledger.record(pending[0], pending[1], self.run_dir)
+        if result.status.value != "success":
+            log.info("row %d: %s: %s", result.row, result.status.value, result.error)
         self.progress.advance(result.status.value)
+        self._done += 1
+        now = time.monotonic()
+        if now - self._last_log >= 10:
+            self._last_log = now
+            log.info("progress: %d rows answered", self._done)
 
 
 def _settings(mapping: MappingConfig, options: SendOptions, endpoint: str) -> SendSettings:
@@ -463,30 +548,39 @@ def _settings(mapping: MappingConfig, options: SendOptions, endpoint: str) -> Se
     )
 
 
-def _requests(
-    source: Source,
-    mapping: MappingConfig,
-    token: str | None,
-    window: Window,
-    done: dict[int, Outcome],
-    progress: Progress,
-) -> Iterator[Request]:
-    """The rows to send, lazily: valid rows that have not succeeded yet."""
-    for _table, _chunk, rows in _built(source, mapping, token, window):
+def _requests(job: Job, done: dict[int, Outcome], recorder: _Recorder) -> Iterator[Request]:
+    """The rows to send, lazily: valid rows that have not succeeded (or been skipped) yet."""
+    finished = {RowStatus.SUCCESS.value, RowStatus.SKIPPED.value}
+    ledger = recorder.ledger
+    changed: set[str] = set()  # keys sent in this run: their later rows must follow
+    progress = recorder.progress
+    for _table, _chunk, rows in _built(job):
         status = rows["status"]
         for s in status[status != RowStatus.VALID.value]:
             progress.advance(s)
         valid = rows[status == RowStatus.VALID.value]
-        tokens = valid["token"] if mapping.token.column else None
+        tokens = valid["token"] if job.mapping.token.column else None
         for i, (row, key, payload) in enumerate(
             zip(valid.index, valid["key"], valid["payload"], strict=True)
         ):
-            prior = done.get(int(row))
-            if prior is not None and prior.status == RowStatus.SUCCESS.value:
-                progress.advance(RowStatus.SUCCESS.value)
+            row = int(row)
+            prior = done.get(row)
+            if prior is not None and prior.status in finished:
+                progress.advance(prior.status)
                 continue
-            row_token = str(tokens.iloc[i]) if tokens is not None else (token or "")
-            yield Request(row=int(row), key=str(key), body=json.loads(payload), token=row_token)
+            if ledger is not None:
+                digest = body_hash(payload)
+                if key not in changed:
+                    entry = ledger.lookup(key)
+                    if entry is not None and entry.body_hash == digest:
+                        recorder.skipped(
+                            row, f"unchanged since {entry.sent_at}, run {entry.run_dir}"
+                        )
+                        continue
+                changed.add(key)
+                recorder.pending[row] = (key, digest)
+            row_token = str(tokens.iloc[i]) if tokens is not None else (job.token or "")
+            yield Request(row=row, key=str(key), body=json.loads(payload), token=row_token)
 
 
 async def _send(
@@ -497,13 +591,13 @@ async def _send(
 ) -> SendReport:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    installed: list[int] = []
+    installed: list[signal.Signals] = []
     if handle_signals:
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
                 loop.add_signal_handler(sig, stop.set)
                 installed.append(sig)
-            except (NotImplementedError, RuntimeError):  # not the main thread
+            except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
                 pass
     try:
         return await send_rows(requests, settings, recorder, stop=stop)
@@ -513,60 +607,81 @@ async def _send(
 
 
 def _execute(
-    command: str,
+    job: Job,
     run_dir: Path,
-    source: Source,
-    mapping: MappingConfig,
-    token: str | None,
     endpoint: str,
     settings: SendSettings,
-    window: Window,
     progress: Progress,
     handle_signals: bool,
+    ledger_path: Path | None,
     extra: dict[str, Any],
 ) -> Summary:
     started, started_at = time.monotonic(), _now_iso()
-    sha = file_sha256(source.path)
-    journal = Journal(run_dir)
-    done, _ = journal.state()
-    journal.open(command)
-    progress.start("send", estimate_rows(source))
-    try:
-        recorder = _Recorder(journal, progress)
-        report = asyncio.run(
-            _send(
-                _requests(source, mapping, token, window, done, progress),
-                settings,
-                recorder,
-                handle_signals,
-            )
+    with _run_log(run_dir):
+        log.info(
+            "%s %s -> %s (rate %s/s, concurrency %d, max attempts %d)",
+            job.command,
+            job.source.path,
+            endpoint,
+            settings.rate or "unlimited",
+            settings.concurrency,
+            settings.max_attempts,
         )
-    finally:
-        journal.close()
-        progress.end()
-    if report.aborted:
-        not_reached = f"not sent: {report.aborted}"
-    elif report.interrupted:
-        not_reached = "not sent: the run was interrupted"
-    else:
-        not_reached = "not sent"
-    writer, blank = _report(run_dir, source, mapping, token, window, journal, not_reached)
-    summary = _summary(
-        command,
-        run_dir,
-        source,
-        sha,
-        mapping,
-        endpoint,
-        writer,
-        blank,
-        started,
-        started_at,
-        report,
-        extra,
-    )
-    write_summary(run_dir, summary)
+        sha = file_sha256(job.source.path)
+        journal = Journal(run_dir)
+        done, _ = journal.state()
+        ledger = Ledger(ledger_path, endpoint) if ledger_path else None
+        journal.open(job.command)
+        progress.start("send", estimate_rows(job.source))
+        try:
+            recorder = _Recorder(journal, progress, ledger, run_dir)
+            report = asyncio.run(
+                _send(_requests(job, done, recorder), settings, recorder, handle_signals)
+            )
+        finally:
+            journal.close()
+            if ledger is not None:
+                ledger.close()
+            progress.end()
+        if report.aborted:
+            not_reached = f"not sent: {report.aborted}"
+        elif report.interrupted:
+            not_reached = "not sent: the run was interrupted"
+        else:
+            not_reached = "not sent"
+        writer, blank = _report(run_dir, job, journal, not_reached)
+        summary = _summary(
+            job, run_dir, sha, endpoint, writer, blank, started, started_at, report, extra
+        )
+        write_summary(run_dir, summary)
+        _log_summary(summary)
     return summary
+
+
+def _run_info(
+    job: Job, endpoint: str, settings: SendSettings, ledger: Path | None
+) -> dict[str, Any]:
+    src = job.source
+    return {
+        "command": job.command,
+        "input": str(src.path.resolve()),
+        "input_sha256": file_sha256(src.path),
+        "format": src.fmt,
+        "sheet": src.sheet,
+        "encoding": src.encoding,
+        "delimiter": src.delimiter,
+        "mapping": str(job.mapping.path.resolve()),
+        "endpoint": endpoint,
+        "token_fingerprint": token_fingerprint(job.token) if job.token else None,
+        "start_row": job.window.start_row,
+        "limit": job.window.limit,
+        "rate": settings.rate,
+        "concurrency": settings.concurrency,
+        "max_attempts": settings.max_attempts,
+        "timeout_s": settings.timeout_s,
+        "ledger": str(ledger.resolve()) if ledger else None,
+        "created_at": _now_iso(),
+    }
 
 
 def run(
@@ -578,49 +693,21 @@ def run(
     progress: Progress | None = None,
     handle_signals: bool = True,
     extra: dict[str, Any] | None = None,
+    out_root: Path = Path("output"),
 ) -> Summary:
     """Validate and send every valid row of ``source``; write the run folder."""
     progress = progress or NoProgress()
     mapping = load_mapping(mapping_path)
     token = resolve_token(mapping, options.lead_token)
     endpoint = check_endpoint(options.endpoint or mapping.endpoint, "--endpoint")
-    open_plan(source, mapping, token)
-    run_dir = make_run_dir(out, source.path)
+    job = import_job("run", source, mapping, token, window)
+    check_job(job)
+    run_dir = make_run_dir(out, source.path, out_root)
     shutil.copyfile(mapping_path, run_dir / "mapping.yaml")
     settings = _settings(mapping, options, endpoint)
-    journal_mod.write_run_info(
-        run_dir,
-        {
-            "input": str(source.path.resolve()),
-            "input_sha256": file_sha256(source.path),
-            "format": source.fmt,
-            "sheet": source.sheet,
-            "encoding": source.encoding,
-            "delimiter": source.delimiter,
-            "mapping": str(mapping_path.resolve()),
-            "endpoint": endpoint,
-            "token_fingerprint": token_fingerprint(token) if token else None,
-            "start_row": window.start_row,
-            "limit": window.limit,
-            "rate": settings.rate,
-            "concurrency": settings.concurrency,
-            "max_attempts": settings.max_attempts,
-            "timeout_s": settings.timeout_s,
-            "created_at": _now_iso(),
-        },
-    )
+    journal_mod.write_run_info(run_dir, _run_info(job, endpoint, settings, options.ledger))
     return _execute(
-        "run",
-        run_dir,
-        source,
-        mapping,
-        token,
-        endpoint,
-        settings,
-        window,
-        progress,
-        handle_signals,
-        extra or {},
+        job, run_dir, endpoint, settings, progress, handle_signals, options.ledger, extra or {}
     )
 
 
@@ -649,8 +736,7 @@ def rerun(
             f"{run_dir}: the input {source.path} changed since this run; "
             "import the new file with `leadimport run` instead"
         )
-    mapping_path = run_dir / "mapping.yaml"
-    mapping = load_mapping(mapping_path)
+    mapping = load_mapping(run_dir / "mapping.yaml")
     token = resolve_token(mapping, options.lead_token)
     recorded = info.get("token_fingerprint")
     if token and recorded and token_fingerprint(token) != recorded:
@@ -671,16 +757,102 @@ def rerun(
     )
     settings = _settings(mapping, base, endpoint)
     window = Window(info.get("start_row"), info.get("limit"))
-    return _execute(
-        "rerun",
-        run_dir,
-        source,
-        mapping,
-        token,
-        endpoint,
-        settings,
-        window,
-        progress,
-        handle_signals,
-        {},
+    if info.get("command") == "reschedule":
+        spec = RescheduleSpec.from_json(info["reschedule"])
+        job = reschedule_job(source, mapping, token, window, spec)
+    else:
+        job = import_job("rerun", source, mapping, token, window)
+    job = replace(job, command="rerun")
+    ledger = Path(info["ledger"]) if info.get("ledger") else None
+    return _execute(job, run_dir, endpoint, settings, progress, handle_signals, ledger, {})
+
+
+# ---------------------------------------------------------------- reschedule
+
+
+def reschedule_job(
+    source: Source,
+    mapping: MappingConfig,
+    token: str | None,
+    window: Window,
+    spec: RescheduleSpec,
+) -> Job:
+    """A job whose bodies carry only caller_id, next_action_at (and update_all_matching)."""
+
+    def make_builder(table: Table) -> Builder:
+        label = find_column(table, spec.caller_id_column)
+        if label is None:
+            raise ConfigError(
+                f"{table.path}: no column named '{spec.caller_id_column}'. The file has: "
+                + ", ".join(f"'{h}'" for h in table.headers[:30])
+                + closest_header(spec.caller_id_column, table.headers)
+            )
+        return RescheduleBuilder(
+            label, spec, mapping.region, mapping.timezone, token, mapping.date_order
+        )
+
+    # One request per lead: a second row for the same phone would only repeat the first.
+    return Job(
+        "reschedule", source, mapping, token, window, make_builder, Duplicates.FIRST, ("note",)
     )
+
+
+def phone_column(source: Source, mapping: MappingConfig | None, named: str | None) -> str:
+    """Which column holds the phone numbers: named, the mapping's, results.csv's, or guessed."""
+    if named:
+        return named
+    if mapping is not None:
+        spec = mapping.field("caller_id")
+        if spec is not None and spec.column is not None:
+            return spec.column
+    table = source.open()
+    if find_column(table, "caller_id") is not None and find_column(table, "status") is not None:
+        return "caller_id"  # a results.csv of an earlier run
+    guess = suggest_mapping(table, mapping.region if mapping else "US").caller_id
+    if guess is None:
+        raise ConfigError(
+            f"{source.path}: no column looks like phone numbers; name it with --caller-id-column"
+        )
+    return guess
+
+
+def reschedule(
+    source: Source,
+    mapping: MappingConfig,
+    spec: RescheduleSpec,
+    options: SendOptions = SendOptions(),
+    out: Path | None = None,
+    window: Window = Window(),
+    progress: Progress | None = None,
+    dry_run: bool = False,
+    handle_signals: bool = True,
+) -> Summary:
+    """Change ``next_action_at`` of every lead in ``source``."""
+    progress = progress or NoProgress()
+    token = None if dry_run else resolve_token(mapping, options.lead_token)
+    endpoint = check_endpoint(options.endpoint or mapping.endpoint, "--endpoint")
+    job = reschedule_job(source, mapping, token, window, spec)
+    check_job(job)
+    run_dir = make_run_dir(out, source.path)
+    if dry_run:
+        started, started_at = time.monotonic(), _now_iso()
+        with _run_log(run_dir):
+            writer, blank = _report(run_dir, replace(job, command="reschedule --dry-run"), None)
+            summary = _summary(
+                replace(job, command="reschedule --dry-run"),
+                run_dir,
+                file_sha256(source.path),
+                endpoint,
+                writer,
+                blank,
+                started,
+                started_at,
+            )
+            write_summary(run_dir, summary)
+        return summary
+    (run_dir / "mapping.yaml").write_text(mapping_yaml(mapping), encoding="utf-8")
+    settings = _settings(mapping, options, endpoint)
+    info = _run_info(job, endpoint, settings, None)
+    info["reschedule"] = spec.to_json()
+    journal_mod.write_run_info(run_dir, info)
+    return _execute(job, run_dir, endpoint, settings, progress, handle_signals, None, {})

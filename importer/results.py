@@ -95,10 +95,17 @@ class Tally:
 class ResultsWriter:
     """Stream result rows into ``results.csv`` and not-valid rows into ``failures.csv``."""
 
-    def __init__(self, run_dir: Path, headers: list[str], hidden_columns: set[str]) -> None:
+    def __init__(
+        self,
+        run_dir: Path,
+        headers: list[str],
+        hidden_columns: set[str],
+        extra_columns: tuple[str, ...] = (),
+    ) -> None:
         self.run_dir = run_dir
         self.headers = headers
         self.hidden = hidden_columns
+        self.columns = [*RESULT_COLUMNS, *extra_columns]
         self.tally = Tally()
         self._results = run_dir / (RESULTS_FILE + ".tmp")
         self._failures = run_dir / (FAILURES_FILE + ".tmp")
@@ -110,20 +117,20 @@ class ResultsWriter:
             raise OutputError(f"{run_dir}: cannot write results ({exc.strerror})") from None
 
     def write(self, results: pd.DataFrame, original: pd.DataFrame, bad: pd.Series) -> None:
-        """Append one chunk: ``results`` has RESULT_COLUMNS; ``bad`` marks failure rows."""
-        out = results[RESULT_COLUMNS].copy()
-        for col in ("error", "caller_id", "email", "lead_id", "payload"):
+        """Append one chunk: ``results`` has the result columns; ``bad`` marks failure rows."""
+        out = results[self.columns].copy()
+        for col in ("error", "caller_id", "email", "lead_id", "payload", *self.columns[11:]):
             out[col] = excel_safe(out[col])
         self.tally.add(results)
         header = self._first
         self._first = False
-        self._append(out, self._results, header=header, columns=RESULT_COLUMNS)
+        self._append(out, self._results, header=header, columns=self.columns)
         failed = original.loc[bad[bad].index].copy()
-        for col in self.hidden:
-            failed[col] = TOKEN_HIDDEN
+        for label in self.hidden:
+            failed[label] = TOKEN_HIDDEN
         failed.columns = pd.Index(self.headers)
-        for col in range(failed.shape[1]):
-            failed.iloc[:, col] = excel_safe(failed.iloc[:, col])
+        for position in range(failed.shape[1]):
+            failed.iloc[:, position] = excel_safe(failed.iloc[:, position])
         failed.insert(0, "error", excel_safe(results.loc[failed.index, "error"]))
         failed.insert(0, "row", failed.index)
         self._append(failed, self._failures, header=header, columns=None)
@@ -137,7 +144,7 @@ class ResultsWriter:
     def finish(self) -> None:
         """Move the finished files into place."""
         if self._first:  # no rows at all: still write the headers
-            pd.DataFrame(columns=RESULT_COLUMNS).to_csv(self._results, index=False)
+            pd.DataFrame(columns=self.columns).to_csv(self._results, index=False)
             pd.DataFrame(columns=["row", "error", *self.headers]).to_csv(
                 self._failures, index=False
             )
