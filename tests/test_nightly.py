@@ -1,4 +1,4 @@
-"""Nightly batch imports: --skip-unchanged and its ledger, the lock, several files, logs, webhook."""
+"""Nightly imports: --skip-unchanged and its ledger, the lock, several files, logs, webhook."""
 
 from __future__ import annotations
 
