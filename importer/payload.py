@@ -274,7 +274,8 @@ class DuplicateTracker:
     def note_last(self, rows: pd.DataFrame) -> None:
         """Pre-pass for ``last``: remember the last row of every key of a built chunk."""
         valid = rows[rows["status"] == RowStatus.VALID.value]
-        last = valid.reset_index().groupby("key", sort=False)["index"].max()
+        rows_by_key = pd.Series(valid.index.to_numpy(), index=valid["key"].to_numpy())
+        last = rows_by_key.groupby(level=0, sort=False).max()
         for k, r in last.items():
             self._seen[str(k)] = int(r)
 

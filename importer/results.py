@@ -131,8 +131,10 @@ class ResultsWriter:
         failed.columns = pd.Index(self.headers)
         for position in range(failed.shape[1]):
             failed.iloc[:, position] = excel_safe(failed.iloc[:, position])
-        failed.insert(0, "error", excel_safe(results.loc[failed.index, "error"]))
-        failed.insert(0, "row", failed.index)
+        failed.insert(
+            0, "error", excel_safe(results.loc[failed.index, "error"]), allow_duplicates=True
+        )
+        failed.insert(0, "row", failed.index, allow_duplicates=True)
         self._append(failed, self._failures, header=header, columns=None)
 
     def _append(self, frame: pd.DataFrame, path: Path, *, header: bool, columns: Any) -> None:

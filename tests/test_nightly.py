@@ -135,6 +135,7 @@ def test_a_stale_lock_from_a_killed_run_is_taken_over(tmp_path: Path, sandbox_fa
     assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
     holder.kill()
     holder.wait()
+    holder.stdout.close()
     assert "pid" in (ledger.parent / "ledger.sqlite.lock").read_text()  # left behind
     src = write(tmp_path / "crm.csv", ["1", "2"])
     code, _, stderr = nightly(src, server, tmp_path / "n1", ledger)
@@ -196,6 +197,7 @@ def test_webhook_log_file_and_run_log(tmp_path: Path, sandbox_factory: Any) -> N
         assert code == 0, stderr
     finally:
         hook.shutdown()
+        hook.server_close()
     assert len(_Hook.received) == 1
     body = _Hook.received[0]
     assert body["summary"]["counts"] == {"success": 3}
