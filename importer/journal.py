@@ -36,6 +36,7 @@ class Outcome:
 
     row: int
     status: str
+    key: str = ""  # the lead key (token fingerprint + caller_id or email)
     http_status: int | None = None
     attempts: int = 0
     error: str = ""

@@ -493,7 +493,7 @@ class _Recorder:
         self.progress = progress
         self.ledger = ledger
         self.run_dir = run_dir
-        self.pending: dict[int, tuple[str, str]] = {}  # row -> (key, body hash), ledger only
+        self.pending: dict[int, tuple[str, str]] = {}  # row -> (key, body hash) while sending
         self._last_log = time.monotonic()
         self._done = 0
 
@@ -510,9 +510,11 @@ class _Recorder:
         self.progress.retry()
 
     def finished(self, result: Result) -> None:
+        pending = self.pending.pop(result.row, None)
         self.journal.finished(
             Outcome(
                 row=result.row,
+                key=pending[0] if pending else "",
                 status=result.status.value,
                 http_status=result.http_status,
                 attempts=result.attempts,
@@ -522,7 +524,6 @@ class _Recorder:
                 sms_number_plain=result.sms_number_plain,
             )
         )
-        pending = self.pending.pop(result.row, None)
         if self.ledger is not None and pending and result.status.value == "success":
             self.ledger.record(pending[0], pending[1], self.run_dir)
         if result.status.value != "success":
@@ -554,6 +555,12 @@ def _requests(job: Job, done: dict[int, Outcome], recorder: _Recorder) -> Iterat
     ledger = recorder.ledger
     changed: set[str] = set()  # keys sent in this run: their later rows must follow
     progress = recorder.progress
+    # A row that failed earlier must not be sent after a later row of the same lead has
+    # succeeded: its older data would overwrite the newer (duplicates: all).
+    last_success: dict[str, int] = {}
+    for outcome in done.values():
+        if outcome.status == RowStatus.SUCCESS.value and outcome.key:
+            last_success[outcome.key] = max(outcome.row, last_success.get(outcome.key, 0))
     for _table, _chunk, rows in _built(job):
         status = rows["status"]
         for s in status[status != RowStatus.VALID.value]:
@@ -568,6 +575,13 @@ def _requests(job: Job, done: dict[int, Outcome], recorder: _Recorder) -> Iterat
             if prior is not None and prior.status in finished:
                 progress.advance(prior.status)
                 continue
+            later = last_success.get(key, 0)
+            if later > row:
+                recorder.skipped(
+                    row, f"superseded by row {later}, sent successfully later for the same lead"
+                )
+                continue
+            digest = ""
             if ledger is not None:
                 digest = body_hash(payload)
                 if key not in changed:
@@ -578,7 +592,7 @@ def _requests(job: Job, done: dict[int, Outcome], recorder: _Recorder) -> Iterat
                         )
                         continue
                 changed.add(key)
-                recorder.pending[row] = (key, digest)
+            recorder.pending[row] = (key, digest)
             row_token = str(tokens.iloc[i]) if tokens is not None else (job.token or "")
             yield Request(row=row, key=str(key), body=json.loads(payload), token=row_token)
 

@@ -3,4 +3,34 @@
 from __future__ import annotations
 
 # --- sandbox fixtures (owned by the sandbox work) ---
+from collections.abc import Callable, Iterator  # noqa: E402
+from typing import Any  # noqa: E402
+
+import pytest  # noqa: E402
+
+from importer.sandbox import SandboxConfig, SandboxServer  # noqa: E402
+
+
+@pytest.fixture
+def sandbox() -> Iterator[SandboxServer]:
+    """A sandbox with default settings on a free 127.0.0.1 port; ``.endpoint`` to send to."""
+    with SandboxServer() as server:
+        yield server
+
+
+@pytest.fixture
+def sandbox_factory() -> Iterator[Callable[..., SandboxServer]]:
+    """Start sandboxes with ``SandboxConfig`` keyword arguments; all are stopped afterwards."""
+    servers: list[SandboxServer] = []
+
+    def start(**config: Any) -> SandboxServer:
+        server = SandboxServer(SandboxConfig(**config)).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in reversed(servers):
+        server.stop()
+
+
 # --- end sandbox fixtures ---
