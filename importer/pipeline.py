@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import json
 import logging
 import os
 import shutil
@@ -594,7 +593,7 @@ def _requests(job: Job, done: dict[int, Outcome], recorder: _Recorder) -> Iterat
                 changed.add(key)
             recorder.pending[row] = (key, digest)
             row_token = str(tokens.iloc[i]) if tokens is not None else (job.token or "")
-            yield Request(row=row, key=str(key), body=json.loads(payload), token=row_token)
+            yield Request(row=row, key=str(key), body=str(payload), token=row_token)
 
 
 async def _send(
