@@ -288,27 +288,27 @@ def _merge(
     extra_columns: tuple[str, ...],
 ) -> pd.DataFrame:
     """The result columns of one chunk, with send outcomes merged in."""
+    blank = pd.Series("", index=rows.index, dtype="str")
     out = pd.DataFrame(
         {
             "row": rows.index.astype("int64"),
-            "status": rows["status"].to_numpy(),
-            "http_status": "",
-            "attempts": "",
-            "error": rows["error"].to_numpy(),
-            "caller_id": rows["caller_id"].to_numpy(),
-            "email": rows["email"].to_numpy(),
-            "lead_id": "",
-            "trackdrive_number_plain": "",
-            "sms_number_plain": "",
-            "payload": rows["payload"]
-            .where(rows["status"] != RowStatus.INVALID.value, "")
-            .to_numpy(),
-            **{c: rows[c].to_numpy() for c in extra_columns},
+            "status": rows["status"],
+            "http_status": blank,
+            "attempts": blank,
+            "error": rows["error"],
+            "caller_id": rows["caller_id"],
+            "email": rows["email"],
+            "lead_id": blank,
+            "trackdrive_number_plain": blank,
+            "sms_number_plain": blank,
+            "payload": rows["payload"].where(rows["status"] != RowStatus.INVALID.value, ""),
+            **{c: rows[c] for c in extra_columns},
         },
         index=rows.index,
-    ).astype({c: "object" for c in (*RESULT_COLUMNS, *extra_columns) if c != "row"})
+    )
     if outcomes is None:
         return out
+    out = out.astype({c: "object" for c in (*RESULT_COLUMNS, *extra_columns) if c != "row"})
     valid = out.index[out["status"] == RowStatus.VALID.value]
     for row in valid:
         o = outcomes.get(int(row))

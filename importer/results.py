@@ -15,8 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 
 from importer.errors import OutputError
+from importer.payload import TEXT as _TEXT
+from importer.payload import text_array, text_series
 
 RESULT_COLUMNS = [
     "row",
@@ -41,18 +46,26 @@ _PLAIN_NUMBER = r"[+-]?\d+(?:[.,]\d+)?"
 _QUOTED_VALUE = re.compile(r"'[^']*'")
 
 
-def excel_safe(values: pd.Series) -> pd.Series:
+def excel_safe_arrow(values: pa.Array) -> pa.Array:
     """Make text cells that Excel/LibreOffice would run as formulas show as text.
 
     A cell starting with = @ + - (or tab/CR) that is not a plain number gets a leading
     apostrophe (OWASP's advice for CSV injection); plain numbers such as an E.164
     ``+18004506787`` stay as they are so phones remain readable.
     """
-    values = values.astype("str")
-    risky = values.str.contains(_FORMULA_START, regex=True) & ~values.str.fullmatch(_PLAIN_NUMBER)
-    if not risky.any():
+    risky = pc.and_(
+        pc.match_substring_regex(values, _FORMULA_START),
+        pc.invert(pc.match_substring_regex(values, f"^{_PLAIN_NUMBER}$")),
+    )
+    if not pc.any(risky).as_py():
         return values
-    return values.where(~risky, "'" + values)
+    quoted = pc.binary_join_element_wise(pa.scalar("'", _TEXT), values, pa.scalar("", _TEXT))
+    return pc.if_else(risky, quoted, values)
+
+
+def excel_safe(values: pd.Series) -> pd.Series:
+    """``excel_safe_arrow`` for a pandas column."""
+    return text_series(excel_safe_arrow(text_array(values)), values.index)
 
 
 def error_reason(error: str) -> str:
@@ -109,22 +122,33 @@ class ResultsWriter:
         self.tally = Tally()
         self._results = run_dir / (RESULTS_FILE + ".tmp")
         self._failures = run_dir / (FAILURES_FILE + ".tmp")
-        self._first = True
+        self._wrote_failures = False
+        self._schema = pa.schema([("row", pa.int64()), *((c, _TEXT) for c in self.columns[1:])])
         try:
-            for tmp in (self._results, self._failures):
-                tmp.write_text("", encoding="utf-8")
+            self._failures.write_text("", encoding="utf-8")
+            # pyarrow's writer: several times faster than DataFrame.to_csv on big files.
+            self._csv = pa_csv.CSVWriter(
+                str(self._results),
+                self._schema,
+                write_options=pa_csv.WriteOptions(quoting_style="needed"),
+            )
         except OSError as exc:
             raise OutputError(f"{run_dir}: cannot write results ({exc.strerror})") from None
 
     def write(self, results: pd.DataFrame, original: pd.DataFrame, bad: pd.Series) -> None:
         """Append one chunk: ``results`` has the result columns; ``bad`` marks failure rows."""
-        out = results[self.columns].copy()
-        for col in ("error", "caller_id", "email", "lead_id", "payload", *self.columns[11:]):
-            out[col] = excel_safe(out[col])
+        safe = {"error", "caller_id", "email", "lead_id", "payload", *self.columns[11:]}
+        arrays: list[pa.Array] = [pa.array(results["row"].to_numpy(dtype="int64"))]
+        for col in self.columns[1:]:
+            arr = text_array(results[col])
+            arrays.append(excel_safe_arrow(arr) if col in safe else arr)
         self.tally.add(results)
-        header = self._first
-        self._first = False
-        self._append(out, self._results, header=header, columns=self.columns)
+        try:
+            self._csv.write_table(pa.Table.from_arrays(arrays, schema=self._schema))
+        except OSError as exc:
+            raise OutputError(f"{self._results}: cannot write results ({exc})") from None
+        if not bad.any():
+            return
         failed = original.loc[bad[bad].index].copy()
         for label in self.hidden:
             failed[label] = TOKEN_HIDDEN
@@ -135,18 +159,16 @@ class ResultsWriter:
             0, "error", excel_safe(results.loc[failed.index, "error"]), allow_duplicates=True
         )
         failed.insert(0, "row", failed.index, allow_duplicates=True)
-        self._append(failed, self._failures, header=header, columns=None)
-
-    def _append(self, frame: pd.DataFrame, path: Path, *, header: bool, columns: Any) -> None:
         try:
-            frame.to_csv(path, mode="a", header=header, index=False, columns=columns)
+            failed.to_csv(self._failures, mode="a", header=not self._wrote_failures, index=False)
         except OSError as exc:
-            raise OutputError(f"{path}: cannot write results ({exc.strerror})") from None
+            raise OutputError(f"{self._failures}: cannot write failures ({exc.strerror})") from None
+        self._wrote_failures = True
 
     def finish(self) -> None:
         """Move the finished files into place."""
-        if self._first:  # no rows at all: still write the headers
-            pd.DataFrame(columns=self.columns).to_csv(self._results, index=False)
+        self._csv.close()
+        if not self._wrote_failures:  # still write the headers
             pd.DataFrame(columns=["row", "error", *self.headers]).to_csv(
                 self._failures, index=False
             )
