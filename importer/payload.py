@@ -277,7 +277,7 @@ def build_rows(chunk: Chunk, plan: Plan) -> pd.DataFrame:
     data_json = _join(data_members, ",", n)
     members.append(_unless_empty(data_json, _concat(_text('"data":{'), data_json, _text("}"))))
     body = _concat(_text("{"), _join(members, ",", n), _text("}"))
-    error = _join(errors, "; ", n)
+    error = _join(errors, " | ", n)  # results.ERROR_SEPARATOR
     lead = pc.if_else(
         pc.equal(caller, _EMPTY), _concat(_text("email:"), pc.utf8_lower(email)), caller
     )

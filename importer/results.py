@@ -43,7 +43,10 @@ TOKEN_HIDDEN = "(hidden: lead token)"
 
 _FORMULA_START = r"^[=@+\-\t\r]"
 _PLAIN_NUMBER = r"[+-]?\d+(?:[.,]\d+)?"
-_QUOTED_VALUE = re.compile(r"'[^']*'")
+_QUOTED_VALUE = re.compile(r"(?<=: )'[^']*'")
+_ROW_NUMBER = re.compile(r"\brow \d+")
+_SINCE = re.compile(r"unchanged since .*")
+ERROR_SEPARATOR = " | "  # between the problems of one row; messages may contain "; "
 
 
 def excel_safe_arrow(values: pa.Array) -> pa.Array:
@@ -69,8 +72,9 @@ def excel_safe(values: pd.Series) -> pd.Series:
 
 
 def error_reason(error: str) -> str:
-    """Group errors by their shape: the quoted values are replaced by '…'."""
-    first = error.split("; ")[0]
+    """Group errors by their shape: the first problem, its cell value and numbers elided."""
+    first = error.split(ERROR_SEPARATOR)[0]
+    first = _ROW_NUMBER.sub("row N", _SINCE.sub("unchanged since the last run", first))
     return _QUOTED_VALUE.sub("'…'", first)
 
 

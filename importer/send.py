@@ -1,0 +1,786 @@
+"""Send requests to the endpoint: one aiohttp session, a worker pool, a rate limiter, retries.
+
+``send_rows`` takes ``Request``s lazily from an iterable (the pipeline streams them from the
+spreadsheet), sends each as one ``POST`` of its JSON body with the lead token in the query
+string, retries what can be retried, and reports each row's outcome exactly once to an
+``Observer``. Nothing here logs per request, prints, or exits: the caller watches through the
+observer and turns the ``SendReport`` into words.
+
+What each answer means (see ``../shared/trackdrive-api.md``):
+    2xx                          success; lead id and numbers read defensively
+    429, 500, 502, 503, 504,     retried with backoff (full jitter), honouring Retry-After;
+    timeouts, connection errors  a 429 also slows the whole pool down
+    401, 403                     the token is wrong: sending stops, the rest is ``not_sent``
+    any other status             permanent: ``failed`` with the server's message
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.utils
+import errno
+import json
+import logging
+import math
+import random
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import Enum
+from http import HTTPStatus
+from ipaddress import IPv6Address, ip_address
+from typing import Any, Protocol
+from urllib.parse import quote
+
+import aiohttp
+from yarl import URL
+
+from importer import __version__
+from importer.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+TOKEN_REJECTED_STATUSES = frozenset({401, 403})
+
+# After 429s the rate never drops below this (requests/s), nor above the configured rate.
+_MIN_RATE = 1.0
+# Recovery after 429s: the rate climbs back by this share of its target per second of
+# successful sending, so from half the rate to all of it takes about 5 s.
+_RECOVERY_PER_S = 0.1
+# A Retry-After longer than this is cut to it: a run must not hang for a day on one header.
+_MAX_RETRY_AFTER_S = 300.0
+# Rows waiting for an earlier row with the same key; beyond this, stop reading the input
+# until some are sent (a file where every row has one caller_id must not fill memory).
+_MAX_PARKED = 4096
+_MAX_ERROR_CHARS = 300
+_MAX_URL_CACHE = 256
+
+
+class SendStatus(Enum):
+    """What sending one row came to."""
+
+    SUCCESS = "success"
+    FAILED = "failed"
+    NOT_SENT = "not_sent"
+
+
+@dataclass(frozen=True, slots=True)
+class SendSettings:
+    """How to send: where, how fast, how patiently."""
+
+    endpoint: str
+    rate: float | None = 10.0  # requests per second for the whole pool; None/0 = unlimited
+    concurrency: int = 8
+    max_attempts: int = 5
+    timeout_s: float = 30.0
+    max_consecutive_failures: int = 50  # rows finally failed in a row -> abort; 0 = never
+    backoff_base_s: float = 0.5
+    backoff_max_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.rate is not None and not self.rate >= 0:
+            raise ConfigError(f"rate: must be a number of requests per second, not {self.rate}")
+        if self.concurrency < 1 or self.max_attempts < 1:
+            raise ConfigError("concurrency and max_attempts: must be at least 1")
+        if not self.timeout_s > 0:
+            raise ConfigError(f"timeout: must be more than 0 seconds, not {self.timeout_s}")
+        try:
+            url = URL(self.endpoint)
+        except (ValueError, TypeError):
+            url = URL()
+        if url.scheme not in ("http", "https") or not url.host:
+            raise ConfigError(
+                f"endpoint: {self.endpoint!r} is not an http:// or https:// URL with a host, "
+                "e.g. https://trackdrive.com/api/v1/leads/create_or_update"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One row to send."""
+
+    row: int  # spreadsheet row number
+    # Ordering key (token fingerprint + normalized caller_id or email): requests with equal
+    # keys are never in flight together and go out in the iterable's order.
+    key: str
+    # The JSON body WITHOUT the token: a mapping is encoded here; a str or bytes is taken
+    # as already-encoded JSON and sent as it is (the pipeline builds bodies column-wise).
+    body: Mapping[str, Any] | str | bytes
+    token: str  # sent only as the ``lead_token`` query parameter; never in any message
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """The outcome of one row."""
+
+    row: int
+    status: SendStatus
+    http_status: int | None
+    attempts: int
+    error: str
+    lead_id: str
+    trackdrive_number_plain: str
+    sms_number_plain: str
+
+
+class Observer(Protocol):
+    """Receives the sender's events; called on the event loop, so it must be quick."""
+
+    def attempt_started(self, row: int, attempt: int) -> None:
+        """Called right before each HTTP attempt."""
+
+    def retry_scheduled(self, row: int, attempt: int, reason: str, delay_s: float) -> None:
+        """Attempt ``attempt`` failed with ``reason``; the next one comes in ``delay_s``."""
+
+    def finished(self, result: Result) -> None:
+        """Exactly once per Request taken from the iterable."""
+
+
+@dataclass(frozen=True, slots=True)
+class SendReport:
+    """How sending went as a whole."""
+
+    aborted: str | None  # None, or why sending stopped (rejected token, failures in a row)
+    abort_status: int | None  # the HTTP status that caused the abort, if any
+    interrupted: bool  # the stop event was set
+    requests: int  # HTTP attempts started
+    retries: int
+    throttled: int  # 429s seen
+
+
+async def send_rows(
+    requests: Iterable[Request],
+    settings: SendSettings,
+    observer: Observer,
+    *,
+    stop: asyncio.Event | None = None,
+) -> SendReport:
+    """Send every request through a rate-limited worker pool; report each outcome to ``observer``.
+
+    ``requests`` is read lazily, only when a worker is free. Setting ``stop`` stops taking
+    new rows and retrying; requests in flight finish and every row left is reported. If the
+    iterable or the observer raises, the workers are stopped and the exception propagates.
+    """
+    connector = aiohttp.TCPConnector(limit=settings.concurrency)  # TLS verified by default
+    async with aiohttp.ClientSession(
+        connector=connector,
+        timeout=aiohttp.ClientTimeout(total=settings.timeout_s),
+        headers={"Accept": "application/json", "User-Agent": f"leadimport/{__version__}"},
+    ) as session:
+        return await _Sender(requests, settings, observer, session).run(stop)
+
+
+class _Limiter:
+    """When requests may start: one every 1/rate s, slower after 429s, none during a hold.
+
+    Waiting starts queue up (first come, first served) and one timer releases them one at
+    a time, each at least 1/rate after the previous release, so over any 1-s window at most
+    rate + 1 requests start, with no initial burst, even when the event loop was busy
+    elsewhere (a late timer releases one start and re-spaces from then). Hand-written
+    rather than aiolimiter's AsyncLimiter(1, 1/rate), which spaces starts the same way but
+    cannot change its rate while tasks wait on it and has no "no starts until T" for
+    Retry-After; both are a few lines here.
+    """
+
+    def __init__(self, rate: float | None, clock: Callable[[], float]) -> None:
+        self.ceiling = rate or None  # the configured rate
+        self.rate = self.ceiling  # the current rate; None = unlimited
+        self.active = self.rate is not None  # False: starts need not call acquire()
+        self.recovering = False  # below the target after 429s: succeeded() raises the rate
+        self.now = clock  # the event loop's clock, so timers and times agree
+        self._floor = min(_MIN_RATE, rate) if rate else _MIN_RATE
+        self._target = self.ceiling
+        self._last = -math.inf  # when the previous start was let go
+        self._hold = -math.inf  # no start before this (Retry-After)
+        self._waiters: deque[asyncio.Future[bool]] = deque()
+        self._timer: asyncio.TimerHandle | None = None
+        self._closed = False
+        self._cut_at = -math.inf
+        self._grown_at = 0.0
+
+    def _due(self) -> float:
+        return max(self._last + (1.0 / self.rate if self.rate else 0.0), self._hold)
+
+    async def acquire(self) -> bool:
+        """Wait for this start's turn; False if the limiter was closed (sending stopped)."""
+        if self._closed:
+            return False
+        now = self.now()
+        if not self._waiters and now >= self._due():
+            self._last = now
+            if self.rate is None:
+                self.active = False  # a hold in unlimited mode is over
+            return True
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        if self._timer is None:
+            self._arm()
+        return await waiter
+
+    def _arm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._waiters and not self._closed:
+            self._timer = asyncio.get_running_loop().call_at(self._due(), self._release)
+
+    def _release(self) -> None:
+        # The due time is checked again here, so a cut or a hold that came after the timer
+        # was set takes effect without touching it.
+        self._timer = None
+        while self._waiters and self._waiters[0].done():
+            self._waiters.popleft()  # its task was cancelled
+        now = self.now()
+        if self._waiters and now >= self._due() - 1e-6:
+            self._last = now
+            self._waiters.popleft().set_result(True)
+            if self.rate is None:  # unlimited, after a hold: everyone may go
+                while self._waiters:
+                    waiter = self._waiters.popleft()
+                    if not waiter.done():
+                        waiter.set_result(True)
+        self._arm()
+
+    def close(self) -> None:
+        """Let every waiting start know that sending stopped; later ones too."""
+        self._closed = True
+        self._arm()
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(False)
+
+    def hold(self, until: float) -> None:
+        """No start before ``until`` (on ``now()``'s clock)."""
+        if until > self._hold:
+            self._hold = until
+            self.active = True
+
+    def throttled(self, started_at: float, observed_rate: float) -> None:
+        """Slow down after a 429 to a request that started at ``started_at``.
+
+        Halve the rate once per round: a 429 to a request that started before the last cut
+        was caused by the old rate, which that cut already answered. Unlimited sending
+        starts from the throughput observed so far, and returns to unlimited once it has
+        recovered to it.
+        """
+        if started_at < self._cut_at:
+            return
+        now = self.now()
+        if self.rate is None:
+            self._target = max(observed_rate, self._floor)
+            current = self._target
+            self._last = now  # unlimited starts are not tracked; they were continuous
+        else:
+            current = self.rate
+        self.rate = max(self._floor, current / 2)
+        self.active = self.recovering = True
+        self._cut_at = self._grown_at = now
+        log.debug("throttled by the endpoint: rate lowered to %.2f/s", self.rate)
+
+    def succeeded(self) -> None:
+        """Raise the rate toward its target after a success (only called while recovering)."""
+        now = self.now()
+        elapsed = min(now - self._grown_at, 1.0)
+        self._grown_at = now
+        target = self._target or self._floor
+        rate = min(target, (self.rate or target) + target * _RECOVERY_PER_S * elapsed)
+        self.rate = rate
+        if rate >= target:
+            self.recovering = False
+            if self.ceiling is None:
+                self.rate = None
+                self.active = self._hold > now or bool(self._waiters)
+
+
+class _Sender:
+    """The state of one ``send_rows`` call, shared by its workers."""
+
+    def __init__(
+        self,
+        requests: Iterable[Request],
+        settings: SendSettings,
+        observer: Observer,
+        session: aiohttp.ClientSession,
+    ) -> None:
+        self._source: Iterator[Request] = iter(requests)
+        self._settings = settings
+        self._observer = observer
+        self._session = session
+        self._endpoint = URL(settings.endpoint)
+        self._urls: dict[str, URL] = {}
+        self._limiter = _Limiter(settings.rate, asyncio.get_running_loop().time)
+        # key -> rows waiting for the row in flight with that key (None: none waiting yet).
+        # A key is present exactly while a worker holds it.
+        self._busy: dict[str, deque[Request] | None] = {}
+        self._parked = 0
+        self._unparked = asyncio.Event()
+        self._exhausted = False
+        self._source_error: BaseException | None = None
+        self._halted = False
+        self._halt = asyncio.Event()
+        self._interrupted = False
+        self._aborted: str | None = None
+        self._abort_status: int | None = None
+        self._failed_in_row = 0
+        self._requests = 0
+        self._retries = 0
+        self._throttled = 0
+        self._t0 = self._limiter.now()
+
+    async def run(self, stop: asyncio.Event | None) -> SendReport:
+        watcher = None
+        if stop is not None:
+            if stop.is_set():
+                self._interrupt()
+            watcher = asyncio.create_task(self._watch(stop))
+        workers = [asyncio.create_task(self._work()) for _ in range(self._settings.concurrency)]
+        try:
+            await asyncio.gather(*workers)
+        except BaseException:
+            for worker in workers:
+                worker.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            raise
+        finally:
+            self._limiter.close()  # no timer left behind, whatever happened
+            if watcher is not None:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
+        self._report_leftovers()
+        if self._source_error is not None:
+            raise self._source_error
+        return SendReport(
+            aborted=self._aborted,
+            abort_status=self._abort_status,
+            interrupted=self._interrupted,
+            requests=self._requests,
+            retries=self._retries,
+            throttled=self._throttled,
+        )
+
+    async def _watch(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        self._interrupt()
+
+    # -- stopping -------------------------------------------------------------------------
+
+    def _stop_all(self) -> None:
+        self._halted = True
+        self._halt.set()
+        self._unparked.set()
+        self._limiter.close()
+
+    def _interrupt(self) -> None:
+        if not self._halted:
+            self._interrupted = True
+            log.info("interrupted: waiting for the requests in flight")
+            self._stop_all()
+
+    def _abort(self, reason: str, status: int | None) -> None:
+        # Recorded even after an interruption: a rejected token is worth knowing.
+        if self._aborted is None:
+            self._aborted, self._abort_status = reason, status
+            log.warning("sending aborted: %s", reason)
+        self._stop_all()
+
+    async def _pause(self, delay: float) -> None:
+        """Sleep ``delay`` s, or less if sending stops meanwhile."""
+        if not self._halted and delay > 0:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await self._halt.wait()
+
+    def _not_sent_reason(self) -> str:
+        if self._source_error is not None:
+            return "not sent: reading the input failed"
+        if self._interrupted:
+            return "interrupted before sending"
+        return f"not sent: {self._aborted}"
+
+    def _report_leftovers(self) -> None:
+        """Report the rows taken but never started, then (after a stop) the rest of the input."""
+        parked = sorted((r for q in self._busy.values() if q for r in q), key=lambda r: r.row)
+        self._busy.clear()
+        reason = self._not_sent_reason()
+        for request in parked:
+            self._finish(_not_sent(request.row, reason))
+        if self._halted and not self._exhausted and self._source_error is None:
+            for request in self._source:
+                self._finish(_not_sent(request.row, reason))
+
+    # -- the pool -------------------------------------------------------------------------
+
+    async def _work(self) -> None:
+        while True:
+            request = await self._take()
+            if request is None:
+                return
+            # Keep the key until its waiting rows are sent: that is what orders them.
+            while request is not None:
+                self._finish(await self._send(request))
+                request = self._successor(request.key)
+
+    async def _take(self) -> Request | None:
+        """The next request whose key is free (parking the others); None when there is none."""
+        while not self._halted and not self._exhausted:
+            if self._parked >= _MAX_PARKED:
+                self._unparked.clear()
+                await self._unparked.wait()
+                continue
+            try:
+                request = next(self._source)
+            except StopIteration:
+                self._exhausted = True
+                return None
+            except Exception as exc:
+                self._source_error = exc
+                self._stop_all()
+                return None
+            if request.key not in self._busy:
+                self._busy[request.key] = None
+                return request
+            waiting = self._busy[request.key]
+            if waiting is None:
+                waiting = self._busy[request.key] = deque()
+            waiting.append(request)
+            self._parked += 1
+        return None
+
+    def _successor(self, key: str) -> Request | None:
+        """The next row waiting for ``key``, or None (and the key is released)."""
+        waiting = self._busy[key]
+        if not waiting:
+            del self._busy[key]
+            return None
+        if self._halted:
+            return None  # left for _report_leftovers
+        self._parked -= 1
+        self._unparked.set()
+        return waiting.popleft()
+
+    def _finish(self, result: Result) -> None:
+        self._observer.finished(result)
+        if result.status is SendStatus.SUCCESS:
+            self._failed_in_row = 0
+        elif result.status is SendStatus.FAILED and not self._halted:
+            self._failed_in_row += 1
+            limit = self._settings.max_consecutive_failures
+            if limit and self._failed_in_row >= limit:
+                self._abort(f"{limit} rows failed in a row; last error: {result.error}", None)
+
+    def _url(self, token: str) -> URL:
+        url = self._urls.get(token)
+        if url is None:
+            if len(self._urls) >= _MAX_URL_CACHE:
+                self._urls.clear()
+            # update_query keeps the endpoint's own query and percent-encodes the token.
+            url = self._urls[token] = self._endpoint.update_query(lead_token=token)
+        return url
+
+    # -- one row --------------------------------------------------------------------------
+
+    async def _send(self, request: Request) -> Result:
+        """Send one row, retrying as needed; never raises for anything the network does."""
+        settings = self._settings
+        limiter = self._limiter
+        row = request.row
+        data = _encode(request.body)
+        url = self._url(request.token)
+        attempt = 0
+        status: int | None = None
+        error = ""
+        while True:
+            if self._halted or (limiter.active and not await limiter.acquire()):
+                return self._stopped(row, attempt, status, error)
+            attempt += 1
+            self._observer.attempt_started(row, attempt)
+            self._requests += 1
+            started = limiter.now()
+            retry_after: float | None = None
+            try:
+                async with self._session.post(
+                    url, data=data, headers=_JSON, allow_redirects=False
+                ) as response:
+                    body = await response.read()
+                    status = response.status
+                    reason = response.reason or ""
+                    header = response.headers.get("Retry-After")
+                    location = response.headers.get("Location", "")
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                status = None
+                error, retryable = _describe(exc, settings.timeout_s)
+            else:
+                ok, error, lead_id, number, sms = parse_response(status, reason, body)
+                if ok:
+                    if limiter.recovering:
+                        limiter.succeeded()
+                    return Result(
+                        row, SendStatus.SUCCESS, status, attempt, "", lead_id, number, sms
+                    )
+                if status in TOKEN_REJECTED_STATUSES:
+                    self._abort(f"the endpoint rejected the lead token (HTTP {status})", status)
+                    return Result(
+                        row,
+                        SendStatus.NOT_SENT,
+                        status,
+                        attempt,
+                        f"not sent: the endpoint rejected the lead token (HTTP {status})",
+                        "",
+                        "",
+                        "",
+                    )
+                retryable = status in RETRYABLE_STATUSES
+                if status == 429:
+                    self._throttled += 1
+                    elapsed = max(started - self._t0, 1e-3)
+                    limiter.throttled(started, self._requests / elapsed)
+                if retryable:
+                    retry_after = _retry_after(header)
+                elif 300 <= status < 400 and location:
+                    error += f": the endpoint redirects to {_without_query(location)}"
+            error = _scrub(error, request.token)
+            if not retryable:
+                return Result(row, SendStatus.FAILED, status, attempt, error, "", "", "")
+            if attempt >= settings.max_attempts:
+                error = f"{error} after {_attempts(attempt)}"
+                return Result(row, SendStatus.FAILED, status, attempt, error, "", "", "")
+            if self._halted:
+                return self._stopped(row, attempt, status, error)
+            if retry_after is None:
+                ceiling = settings.backoff_base_s * 2 ** (attempt - 1)
+                delay = random.uniform(0, min(settings.backoff_max_s, ceiling))
+            else:
+                # The endpoint said when: this row waits that long, and so does everyone.
+                delay = retry_after
+                limiter.hold(limiter.now() + retry_after)
+            self._retries += 1
+            self._observer.retry_scheduled(row, attempt, error, delay)
+            await self._pause(delay)
+
+    def _stopped(self, row: int, attempt: int, status: int | None, error: str) -> Result:
+        """The result of a row that sending stopped before it was done."""
+        if attempt == 0:
+            return _not_sent(row, self._not_sent_reason())
+        how = "interrupted" if self._interrupted else "aborted"
+        error = f"{how} after {_attempts(attempt)}: {error}"
+        return Result(row, SendStatus.FAILED, status, attempt, error, "", "", "")
+
+
+_JSON = {"Content-Type": "application/json"}
+
+
+def _not_sent(row: int, reason: str) -> Result:
+    return Result(row, SendStatus.NOT_SENT, None, 0, reason, "", "", "")
+
+
+def _attempts(n: int) -> str:
+    return "1 attempt" if n == 1 else f"{n} attempts"
+
+
+def _encode(body: Mapping[str, Any] | str | bytes) -> bytes:
+    if isinstance(body, bytes):
+        return body
+    if isinstance(body, str):
+        return body.encode()
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _scrub(text: str, token: str) -> str:
+    """``text`` without the token, as sent or percent-encoded (a server may echo either)."""
+    if token:
+        for form in {token, quote(token, safe=""), quote(token)}:
+            if form:
+                text = text.replace(form, "[lead token]")
+    return text
+
+
+def _without_query(url: str) -> str:
+    try:
+        return str(URL(url).with_query(None).with_fragment(None))
+    except (ValueError, TypeError):
+        return "another address"
+
+
+def _describe(exc: BaseException, timeout_s: float) -> tuple[str, bool]:
+    """A one-line description of a network failure, and whether it is worth retrying.
+
+    Built from the exception's type, never its text: aiohttp's messages can hold the URL,
+    and with it the token.
+    """
+    if isinstance(exc, TimeoutError):
+        return f"timed out after {timeout_s:g} s", True
+    if isinstance(exc, aiohttp.ClientSSLError):
+        # The same on every attempt: retrying cannot help.
+        if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+            return "the endpoint's TLS certificate could not be verified", False
+        return "TLS error while connecting to the endpoint", False
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "connection dropped", True
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return "connection dropped while reading the answer", True
+    dns_error = getattr(aiohttp, "ClientConnectorDNSError", None)
+    if dns_error is not None and isinstance(exc, dns_error):
+        return "cannot resolve the endpoint's host name", True
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        if isinstance(exc.os_error, ConnectionRefusedError):
+            return "connection refused", True
+        return f"cannot connect to the endpoint ({exc.os_error.strerror or 'network error'})", True
+    if isinstance(exc, ConnectionResetError) or getattr(exc, "errno", None) == errno.ECONNRESET:
+        return "connection reset", True
+    if isinstance(exc, aiohttp.ClientOSError):
+        return f"connection error ({exc.strerror or type(exc).__name__})", True
+    if isinstance(exc, aiohttp.InvalidURL):
+        return "the endpoint URL is invalid", False
+    return f"connection error ({type(exc).__name__})", True
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header (seconds or an HTTP date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    if not math.isfinite(seconds):
+        return None
+    return min(max(seconds, 0.0), _MAX_RETRY_AFTER_S)
+
+
+# -- reading answers ------------------------------------------------------------------------
+
+
+def parse_response(status: int, reason: str, body: bytes) -> tuple[bool, str, str, str, str]:
+    """Read an answer defensively: ``(ok, error, lead_id, tracking number, SMS number)``.
+
+    Success is any 2xx, whatever the body. The lead is under the key ``metadata.root``
+    names, else under ``lead``, else the body itself; ``id`` (or ``uuid``) is its id; the
+    assigned numbers are looked up in the lead, then at the top level. An error reads
+    ``HTTP 422: field: message; field: message`` from ``errors``, else ``error``, else
+    ``message``, else ``HTTP 503 Service Unavailable`` from the status line.
+    """
+    document = _json(body)
+    if 200 <= status < 300:
+        if not isinstance(document, dict):
+            return True, "", "", "", ""
+        lead = _lead(document)
+        lead_id = _text(lead.get("id")) or _text(lead.get("uuid"))
+        numbers = [
+            _text(lead.get(name)) or _text(document.get(name))
+            for name in ("trackdrive_number_plain", "sms_number_plain")
+        ]
+        return True, "", lead_id, numbers[0], numbers[1]
+    message = _message(document)
+    if message:
+        error = f"HTTP {status}: {message}"
+    else:
+        phrase = " ".join(reason.split()) or _phrase(status)
+        error = f"HTTP {status} {phrase}".rstrip()
+    return False, _clip(error), "", "", ""
+
+
+def _json(body: bytes) -> Any:
+    if not body:
+        return None
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _lead(document: dict[str, Any]) -> dict[str, Any]:
+    metadata = document.get("metadata")
+    root = metadata.get("root") if isinstance(metadata, dict) else None
+    if isinstance(root, str) and isinstance(document.get(root), dict):
+        return document[root]  # type: ignore[no-any-return]
+    if isinstance(document.get("lead"), dict):
+        return document["lead"]  # type: ignore[no-any-return]
+    return document
+
+
+def _text(value: Any) -> str:
+    """A scalar as text; "" for anything else (None, booleans, lists, objects)."""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, bool) or value is None:
+        return ""
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float) and math.isfinite(value):
+        return str(int(value)) if value.is_integer() else str(value)
+    return ""
+
+
+def _message(document: Any) -> str:
+    """The server's error message: ``errors`` flattened, else ``error``, else ``message``."""
+    if not isinstance(document, dict):
+        return "; ".join(_flatten(document))
+    for name in ("errors", "error", "message"):
+        value = document.get(name)
+        if isinstance(value, dict) and isinstance(value.get("message"), str) and name != "errors":
+            value = value["message"]  # {"error": {"code": …, "message": "…"}}
+        parts = _flatten(value)
+        if parts:
+            return "; ".join(parts)
+    return ""
+
+
+def _flatten(value: Any, prefix: str = "", depth: int = 0) -> list[str]:
+    """``{"caller_id": ["is invalid"], "data": {"x": "bad"}}`` → ``caller_id: is invalid``, …"""
+    if depth > 8:
+        return []
+    if isinstance(value, dict):
+        parts = []
+        for name, item in value.items():
+            parts += _flatten(item, f"{prefix}.{name}" if prefix else str(name), depth + 1)
+        return parts
+    if isinstance(value, list):
+        return [part for item in value for part in _flatten(item, prefix, depth + 1)]
+    text = value if isinstance(value, str) else _text(value)
+    text = " ".join(text.split())
+    if not text:
+        return []
+    return [f"{prefix}: {text}" if prefix else text]
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= _MAX_ERROR_CHARS else text[: _MAX_ERROR_CHARS - 1] + "…"
+
+
+def is_loopback(url: str) -> bool:
+    """Whether ``url``'s host is this machine (``localhost``, 127.0.0.0/8, ``::1``)."""
+    try:
+        host = URL(url).host
+    except (ValueError, TypeError):
+        return False
+    if not host:
+        return False
+    host = host.rstrip(".").lower()
+    if host == "localhost":
+        return True
+    try:
+        address = ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
