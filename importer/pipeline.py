@@ -45,7 +45,7 @@ from importer.journal import Journal, Outcome
 from importer.ledger import Ledger, body_hash
 from importer.load import Chunk, Table, find_column, open_table
 from importer.payload import DuplicateTracker, RowStatus, bind, build_rows
-from importer.results import RESULT_COLUMNS, ResultsWriter, Summary, write_summary
+from importer.results import ResultsWriter, Summary, write_summary
 from importer.schedule import RescheduleBuilder, RescheduleSpec
 from importer.send import Request, Result, SendReport, SendSettings, send_rows
 from importer.suggest import suggest_mapping
@@ -308,27 +308,33 @@ def _merge(
     )
     if outcomes is None:
         return out
-    out = out.astype({c: "object" for c in (*RESULT_COLUMNS, *extra_columns) if c != "row"})
     valid = out.index[out["status"] == RowStatus.VALID.value]
-    for row in valid:
-        o = outcomes.get(int(row))
-        if o is None:
-            if row in in_flight:
-                o = Outcome(
-                    int(row),
-                    RowStatus.FAILED.value,
-                    error="in flight when the run stopped: Trackdrive may or may not have "
-                    "stored it; `leadimport rerun` sends it again",
-                )
-            else:
-                o = Outcome(int(row), RowStatus.NOT_SENT.value, error=not_reached)
-        out.at[row, "status"] = o.status
-        out.at[row, "http_status"] = "" if o.http_status is None else o.http_status
-        out.at[row, "attempts"] = o.attempts or ""
-        out.at[row, "error"] = o.error
-        out.at[row, "lead_id"] = o.lead_id
-        out.at[row, "trackdrive_number_plain"] = o.trackdrive_number_plain
-        out.at[row, "sms_number_plain"] = o.sms_number_plain
+    if valid.empty:
+        return out
+    in_flight_outcome = Outcome(
+        0,
+        RowStatus.FAILED.value,
+        error="in flight when the run stopped: Trackdrive may or may not have "
+        "stored it; `leadimport rerun` sends it again",
+    )
+    unsent_outcome = Outcome(0, RowStatus.NOT_SENT.value, error=not_reached)
+    found = [
+        outcomes.get(row) or (in_flight_outcome if row in in_flight else unsent_outcome)
+        for row in valid.to_numpy(dtype="int64").tolist()
+    ]
+    columns = {
+        "status": [o.status for o in found],
+        "http_status": ["" if o.http_status is None else str(o.http_status) for o in found],
+        "attempts": [str(o.attempts) if o.attempts else "" for o in found],
+        "error": [o.error for o in found],
+        "lead_id": [o.lead_id for o in found],
+        "trackdrive_number_plain": [o.trackdrive_number_plain for o in found],
+        "sms_number_plain": [o.sms_number_plain for o in found],
+    }
+    for name, values in columns.items():
+        filled = out[name].astype("object")
+        filled.loc[valid] = values
+        out[name] = filled
     return out
 
 
