@@ -73,11 +73,12 @@ class Journal:
             self._file.close()
             self._file = None
 
-    def _write(self, event: dict[str, Any]) -> None:
+    def _write(self, event: dict[str, Any], *, flush: bool = True) -> None:
         assert self._file is not None, "journal not open"
         event["t"] = round(time.time(), 3)
         self._file.write(json.dumps(event, separators=(",", ":")) + "\n")
-        self._file.flush()
+        if flush:
+            self._file.flush()
         now = time.monotonic()
         if now - self._last_sync >= _FSYNC_EVERY_S:
             self.sync()
@@ -90,8 +91,12 @@ class Journal:
             self._last_sync = time.monotonic()
 
     def started(self, row: int, attempt: int) -> None:
-        """Record that an attempt for ``row`` is about to go out."""
-        self._write({"e": "start", "row": row, "attempt": attempt})
+        """Record that an attempt for ``row`` is about to go out.
+
+        Not flushed on its own (the next outcome flushes it): a start lost in a crash only
+        turns "in flight" into "not sent", and both are sent again by rerun.
+        """
+        self._write({"e": "start", "row": row, "attempt": attempt}, flush=False)
 
     def finished(self, outcome: Outcome) -> None:
         """Record the final outcome of ``row`` for this run."""
