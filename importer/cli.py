@@ -74,6 +74,28 @@ def verbosity(func: F) -> F:
     return func
 
 
+mapping_option = click.option(
+    "-m",
+    "--mapping",
+    "mapping_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="The column-mapping YAML file.",
+)
+
+
+def window_options(func: F) -> F:
+    """--limit and --start-row: which data rows to take."""
+    func = click.option(
+        "--start-row",
+        type=click.IntRange(min=2),
+        help="Start at this spreadsheet row (the header is row 1).",
+    )(func)
+    return click.option("--limit", type=click.IntRange(min=1), help="Only the first N data rows.")(
+        func
+    )
+
+
 def input_options(func: F) -> F:
     """Options that say how to read the spreadsheet."""
     for opt in reversed(
@@ -231,25 +253,13 @@ def main() -> None:
 
 @main.command()
 @click.argument("file", type=click.Path(path_type=Path))
-@click.option(
-    "-m",
-    "--mapping",
-    "mapping_path",
-    required=True,
-    type=click.Path(path_type=Path),
-    help="The column-mapping YAML file.",
-)
+@mapping_option
 @click.option(
     "--out",
     type=click.Path(path_type=Path),
     help="Run folder (default: output/<file>-<timestamp>/).",
 )
-@click.option("--limit", type=click.IntRange(min=1), help="Only the first N data rows.")
-@click.option(
-    "--start-row",
-    type=click.IntRange(min=2),
-    help="Start at this spreadsheet row (the header is row 1).",
-)
+@window_options
 @click.option("--list-sheets", is_flag=True, help="List the worksheets of a workbook and exit.")
 @input_options
 @verbosity
@@ -411,10 +421,10 @@ def _log_file(path: Path | None) -> Iterator[None]:
     if path is None:
         yield
         return
-    from importer.pipeline import LOG_FORMAT
+    from importer.pipeline import LOG_FORMAT, LogFile
 
     try:
-        handler = logging.FileHandler(path, encoding="utf-8")
+        handler = LogFile(path, encoding="utf-8")
     except OSError as exc:
         raise OutputError(f"{path}: cannot write the log file ({exc.strerror})") from None
     handler.setFormatter(logging.Formatter(LOG_FORMAT, "%Y-%m-%d %H:%M:%S"))
@@ -476,26 +486,14 @@ def batch_options(func: F) -> F:
 
 @main.command()
 @click.argument("files", metavar="FILE...", nargs=-1, required=True)
-@click.option(
-    "-m",
-    "--mapping",
-    "mapping_path",
-    required=True,
-    type=click.Path(path_type=Path),
-    help="The column-mapping YAML file.",
-)
+@mapping_option
 @click.option(
     "--out",
     type=click.Path(path_type=Path),
     help="Run folder (default: output/<file>-<timestamp>/); with several files, the "
     "folder that holds their run folders.",
 )
-@click.option("--limit", type=click.IntRange(min=1), help="Only the first N data rows.")
-@click.option(
-    "--start-row",
-    type=click.IntRange(min=2),
-    help="Start at this spreadsheet row (the header is row 1).",
-)
+@window_options
 @click.option("--dry-run", is_flag=True, help="Validate only, send nothing (same as `validate`).")
 @click.option(
     "--yes",
@@ -701,8 +699,7 @@ def demo(rows: Path | None, out: Path | None, verbose: bool, quiet: bool) -> Non
 )
 @click.option("--dry-run", is_flag=True, help="Show the time each row would get; send nothing.")
 @click.option("--out", type=click.Path(path_type=Path), help="Run folder.")
-@click.option("--limit", type=click.IntRange(min=1), help="Only the first N data rows.")
-@click.option("--start-row", type=click.IntRange(min=2), help="Start at this spreadsheet row.")
+@window_options
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before a large non-local send.")
 @send_options
 @click.option("--log-file", type=click.Path(path_type=Path), help="Also log here.")
