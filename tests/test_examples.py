@@ -2,32 +2,20 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
+from helpers import ROOT, invoke
+from helpers import read_results as results
 
-from importer.cli import main
 from importer.config import load_mapping
 
-ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = sorted(
     p for p in (ROOT / "samples").iterdir() if p.suffix in (".csv", ".txt", ".xlsx", ".xls", ".ods")
 )
 MAPPINGS = sorted((ROOT / "mappings").glob("*.yaml"))
-
-
-def invoke(*args: Any) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, [str(a) for a in args])
-    return result.exit_code, result.stdout, result.stderr
-
-
-def results(run_dir: Path) -> list[dict[str, str]]:
-    with (run_dir / "results.csv").open(newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
 
 
 def test_every_sample_and_mapping_is_covered() -> None:

@@ -12,24 +12,11 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
-from click.testing import CliRunner
+from helpers import EXAMPLE, HEADER, invoke
+from helpers import read_results as results
 
-from importer.cli import main
 from importer.ledger import LedgerLock
 
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE = ROOT / "mappings" / "example.yaml"
-HEADER = [
-    "First Name",
-    "Last Name",
-    "Phone",
-    "E-mail",
-    "Callback Time",
-    "Amount",
-    "State",
-    "ZIP",
-    "Source",
-]
 TOKEN = "nightly-TOKEN-77aa01"
 
 
@@ -40,16 +27,6 @@ def write(path: Path, amounts: list[str], first: int = 0) -> Path:
         for i, amount in enumerate(amounts, start=first):
             w.writerow([f"N{i}", "L", f"(303) 555-{i:04d}", "", "", amount, "CO", "80202", "crm"])
     return path
-
-
-def invoke(*args: Any) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, [str(a) for a in args])
-    return result.exit_code, result.stdout, result.stderr
-
-
-def results(run_dir: Path) -> list[dict[str, str]]:
-    with (run_dir / "results.csv").open(newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
 
 
 def nightly(src: Path, server: Any, out: Path, ledger: Path, *extra: Any) -> tuple[int, str, str]:

@@ -8,11 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
+from helpers import invoke
 
-from importer.cli import main
-
-ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "resched-TOKEN-5512"
 # One number per zone: New York, Chicago, Denver, Los Angeles, Honolulu.
 ZONES = {
@@ -31,11 +28,6 @@ def leads_file(path: Path, header: str = "Mobile") -> Path:
         for n, e164 in enumerate(ZONES):
             w.writerow([f"Lead {n}", f"({e164[2:5]}) {e164[5:8]}-{e164[8:]}"])
     return path
-
-
-def invoke(*args: Any) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, [str(a) for a in args])
-    return result.exit_code, result.stdout, result.stderr
 
 
 def stored_times(server: Any) -> dict[str, datetime]:

@@ -14,24 +14,11 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from click.testing import CliRunner
+from helpers import EXAMPLE, HEADER, invoke
+from helpers import read_results as results
 
-from importer.cli import main
 from importer.normalize import normalize_phones
 
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE = ROOT / "mappings" / "example.yaml"
-HEADER = [
-    "First Name",
-    "Last Name",
-    "Phone",
-    "E-mail",
-    "Callback Time",
-    "Amount",
-    "State",
-    "ZIP",
-    "Source",
-]
 TOKEN = "tok-SECRET-4f9a2c77e1"
 
 
@@ -60,16 +47,6 @@ def make_csv(path: Path, n: int, dup_every: int = 0) -> Path:
                 ]
             )
     return path
-
-
-def invoke(*args: Any, env: dict[str, str] | None = None) -> tuple[int, str, str]:
-    result = CliRunner(env=env).invoke(main, [str(a) for a in args])
-    return result.exit_code, result.stdout, result.stderr
-
-
-def results(run_dir: Path) -> list[dict[str, str]]:
-    with (run_dir / "results.csv").open(newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
 
 
 def expected_leads(src: Path) -> dict[str, dict[str, str]]:

@@ -8,23 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from click.testing import CliRunner
-
-from importer.cli import main
-
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE = ROOT / "mappings" / "example.yaml"
-HEADER = [
-    "First Name",
-    "Last Name",
-    "Phone",
-    "E-mail",
-    "Callback Time",
-    "Amount",
-    "State",
-    "ZIP",
-    "Source",
-]
+from helpers import EXAMPLE, HEADER, invoke, read_results
 
 
 def write_csv(path: Path, rows: list[list[str]], header: list[str] = HEADER) -> Path:
@@ -33,16 +17,6 @@ def write_csv(path: Path, rows: list[list[str]], header: list[str] = HEADER) -> 
         writer.writerow(header)
         writer.writerows(rows)
     return path
-
-
-def invoke(*args: str | Path) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, [str(a) for a in args])
-    return result.exit_code, result.stdout, result.stderr
-
-
-def read_results(run_dir: Path, name: str = "results.csv") -> list[dict[str, str]]:
-    with (run_dir / name).open(newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
 
 
 def test_validate_writes_one_result_per_row_with_exact_bodies(tmp_path: Path) -> None:
