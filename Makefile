@@ -16,16 +16,16 @@ demo: $(STAMP)
 	$(BIN)/leadimport demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check importer tests benchmarks
-	$(BIN)/ruff format --check importer tests benchmarks
+	$(BIN)/ruff check importer tests benchmarks samples
+	$(BIN)/ruff format --check importer tests benchmarks samples
 	$(BIN)/mypy importer
 
 test: lint
 	$(BIN)/python -m pytest -n 2 -q
 
 fmt: $(STAMP)
-	$(BIN)/ruff format importer tests benchmarks
-	$(BIN)/ruff check --fix importer tests benchmarks
+	$(BIN)/ruff format importer tests benchmarks samples
+	$(BIN)/ruff check --fix importer tests benchmarks samples
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py

@@ -469,9 +469,17 @@ def load_mapping(path: Path) -> MappingConfig:
 
 
 def mapping_yaml(mapping: MappingConfig) -> str:
-    """The mapping as YAML text (for a run folder), with the source file named."""
+    """The mapping as YAML text (for a run folder), with the source file named.
+
+    A literal lead token is left out (run folders get shared; the token must not be in
+    them): rerun takes it from the source file, ``--lead-token`` or ${TRACKDRIVE_LEAD_TOKEN}.
+    """
     header = f"# mapping of this run, from {mapping.path}\n"
-    return header + yaml.safe_dump(dict(mapping.raw), sort_keys=False, allow_unicode=True)
+    raw = dict(mapping.raw)
+    if mapping.token.literal:
+        del raw["lead_token"]
+        header += f"# lead_token: the literal of {mapping.path}, not copied here\n"
+    return header + yaml.safe_dump(raw, sort_keys=False, allow_unicode=True)
 
 
 def resolve_token(mapping: MappingConfig, override: str | None) -> str | None:

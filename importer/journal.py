@@ -15,15 +15,16 @@ Events:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
-from importer.errors import ConfigError, OutputError
+from importer.errors import AbortError, ConfigError, OutputError
 
 RUN_FILE = "run.json"
 JOURNAL_FILE = "journal.jsonl"
@@ -63,8 +64,20 @@ class Journal:
         except OSError as exc:
             raise OutputError(f"{self.path}: cannot write the journal ({exc.strerror})") from None
         runs = sum(1 for e in self.events() if e.get("e") == "run")
-        self._write({"e": "run", "n": runs + 1, "command": command})
+        # A line torn by a crash or a full disk would swallow this run's first event.
+        prefix = "\n" if self._torn() else ""
+        self._write({"e": "run", "n": runs + 1, "command": command}, prefix=prefix)
         self.sync()
+
+    def _torn(self) -> bool:
+        try:
+            with self.path.open("rb") as fh:
+                if fh.seek(0, os.SEEK_END) == 0:
+                    return False
+                fh.seek(-1, os.SEEK_END)
+                return fh.read(1) != b"\n"
+        except OSError:
+            return False
 
     def close(self) -> None:
         """Flush, fsync and close."""
@@ -73,12 +86,15 @@ class Journal:
             self._file.close()
             self._file = None
 
-    def _write(self, event: dict[str, Any], *, flush: bool = True) -> None:
+    def _write(self, event: dict[str, Any], *, flush: bool = True, prefix: str = "") -> None:
         assert self._file is not None, "journal not open"
         event["t"] = round(time.time(), 3)
-        self._file.write(json.dumps(event, separators=(",", ":")) + "\n")
-        if flush:
-            self._file.flush()
+        try:
+            self._file.write(prefix + json.dumps(event, separators=(",", ":")) + "\n")
+            if flush:
+                self._file.flush()
+        except OSError as exc:
+            self._failed(exc)
         now = time.monotonic()
         if now - self._last_sync >= _FSYNC_EVERY_S:
             self.sync()
@@ -86,9 +102,23 @@ class Journal:
     def sync(self) -> None:
         """Force what was written to disk."""
         if self._file is not None:
-            self._file.flush()
-            os.fsync(self._file.fileno())
+            try:
+                self._file.flush()
+                os.fsync(self._file.fileno())
+            except OSError as exc:
+                self._failed(exc)
             self._last_sync = time.monotonic()
+
+    def _failed(self, exc: OSError) -> NoReturn:
+        """Stop the run: an outcome that cannot be recorded must not be followed by more."""
+        file, self._file = self._file, None
+        if file is not None:
+            with contextlib.suppress(OSError):  # closing retries the failed write; it fails
+                file.close()
+        raise AbortError(
+            f"{self.path}: cannot record what was sent ({exc.strerror}); sending stopped. "
+            f"Free some space, then `leadimport rerun {self.path.parent}` finishes the run"
+        ) from None
 
     def started(self, row: int, attempt: int) -> None:
         """Record that an attempt for ``row`` is about to go out.

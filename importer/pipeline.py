@@ -451,10 +451,26 @@ def _now_iso() -> str:
     return datetime.now(UTC).astimezone().isoformat(timespec="seconds")
 
 
+class LogFile(logging.FileHandler):
+    """A log file that never stops or garbles a run: a line lost to a full disk is dropped.
+
+    The journal is the record that matters (and stops the run when it cannot be written);
+    logging's default would print a traceback on stderr for every line it cannot write.
+    """
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        """Drop the line."""
+
+    def close(self) -> None:
+        """Close, even when the last lines cannot be flushed."""
+        with contextlib.suppress(OSError):
+            super().close()
+
+
 @contextlib.contextmanager
 def _run_log(run_dir: Path) -> Iterator[None]:
     """Log this run's events to ``run.log`` in its folder (plain, timestamped lines)."""
-    handler = logging.FileHandler(run_dir / "run.log", encoding="utf-8")
+    handler = LogFile(run_dir / "run.log", encoding="utf-8")
     handler.setFormatter(logging.Formatter(LOG_FORMAT, "%Y-%m-%d %H:%M:%S"))
     log.addHandler(handler)
     if log.level == logging.NOTSET or log.level > logging.INFO:
@@ -759,7 +775,10 @@ def run(
     job = import_job("run", source, mapping, token, window)
     check_job(job)
     run_dir = make_run_dir(out, source.path, out_root)
-    shutil.copyfile(mapping_path, run_dir / "mapping.yaml")
+    if mapping.token.literal:  # never copy a token into the run folder
+        (run_dir / "mapping.yaml").write_text(mapping_yaml(mapping), encoding="utf-8")
+    else:
+        shutil.copyfile(mapping_path, run_dir / "mapping.yaml")
     settings = _settings(mapping, options, endpoint)
     journal_mod.write_run_info(run_dir, _run_info(job, endpoint, settings, options.ledger))
     return _execute(
@@ -793,8 +812,9 @@ def rerun(
             "import the new file with `leadimport run` instead"
         )
     mapping = load_mapping(run_dir / "mapping.yaml")
-    token = resolve_token(mapping, options.lead_token)
     recorded = info.get("token_fingerprint")
+    token = options.lead_token or _literal_token(info.get("mapping"), recorded)
+    token = resolve_token(mapping, token)
     if token and recorded and token_fingerprint(token) != recorded:
         raise ConfigError(
             f"{run_dir}: the lead token differs from the one this run used "
@@ -821,6 +841,17 @@ def rerun(
     job = replace(job, command="rerun")
     ledger = Path(info["ledger"]) if info.get("ledger") else None
     return _execute(job, run_dir, endpoint, settings, progress, handle_signals, ledger, {})
+
+
+def _literal_token(mapping_path: str | None, fingerprint: str | None) -> str | None:
+    """The run's literal token from its source mapping (the run folder has no copy of it)."""
+    if not mapping_path or not fingerprint:
+        return None
+    try:
+        literal = load_mapping(Path(mapping_path)).token.literal
+    except ConfigError:  # moved or edited since: --lead-token or the environment then
+        return None
+    return literal if literal and token_fingerprint(literal) == fingerprint else None
 
 
 # ---------------------------------------------------------------- reschedule

@@ -121,6 +121,8 @@ class ResultsWriter:
     ) -> None:
         self.run_dir = run_dir
         self.headers = headers
+        # The original headers head failures.csv: a header cell can be a formula too.
+        self._failure_headers = excel_safe(pd.Series(headers, dtype="str")).tolist()
         self.hidden = hidden_columns
         self.columns = [*RESULT_COLUMNS, *extra_columns]
         self.tally = Tally()
@@ -156,7 +158,7 @@ class ResultsWriter:
         failed = original.loc[bad[bad].index].copy()
         for label in self.hidden:
             failed[label] = TOKEN_HIDDEN
-        failed.columns = pd.Index(self.headers)
+        failed.columns = pd.Index(self._failure_headers)
         for position in range(failed.shape[1]):
             failed.iloc[:, position] = excel_safe(failed.iloc[:, position])
         failed.insert(
@@ -173,7 +175,7 @@ class ResultsWriter:
         """Move the finished files into place."""
         self._csv.close()
         if not self._wrote_failures:  # still write the headers
-            pd.DataFrame(columns=["row", "error", *self.headers]).to_csv(
+            pd.DataFrame(columns=["row", "error", *self._failure_headers]).to_csv(
                 self._failures, index=False
             )
         os.replace(self._results, self.run_dir / RESULTS_FILE)

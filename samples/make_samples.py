@@ -144,6 +144,19 @@ def duplicates() -> None:
     _write_text("duplicates.csv", _csv_text(rows))
 
 
+def tokens() -> None:
+    """A token per row (mappings/per-row-token.yaml): two offers share one phone."""
+    rows = [
+        ["Token", "Phone", "E-mail", "First Name", "Plan"],
+        ["offer-A-token", "(212) 555-0101", "ann@example.com", "Ann", "gold"],
+        ["offer-B-token", "(212) 555-0101", "ann@example.com", "Ann", "silver"],
+        ["offer-A-token", "312.555.0102", "", "Bo", "bronze"],
+        ["offer-A-token", "(212) 555-0101", "", "Ann", "platinum"],
+        ["", "303-555-0103", "cy@example.com", "Cy", "gold"],
+    ]
+    _write_text("tokens.csv", _csv_text(rows))
+
+
 _TYPED_ROWS: list[list[object]] = [
     ["Ann", "Smith", 2125550101, "ann@example.com", datetime(2026, 12, 1, 9, 30), 501, "NY",
      "10001", "web"],
@@ -199,6 +212,7 @@ def main() -> None:
     bom_headers()
     scientific()
     duplicates()
+    tokens()
     leads_xls()
     leads_ods()
 

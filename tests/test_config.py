@@ -52,7 +52,12 @@ def test_example_mapping_loads_with_every_documented_key() -> None:
 
 def test_defaults(tmp_path: Path) -> None:
     m = load_mapping(write(tmp_path, MINIMAL))
-    assert (m.region, m.timezone, m.date_order, m.duplicates) == ("US", "UTC", "MDY", Duplicates.ALL)
+    assert (m.region, m.timezone, m.date_order, m.duplicates) == (
+        "US",
+        "UTC",
+        "MDY",
+        Duplicates.ALL,
+    )
     assert m.token.env is None and m.token.literal is None
 
 
@@ -80,7 +85,10 @@ def test_data_token_type_and_required(tmp_path: Path) -> None:
         (MINIMAL + "region: XX\n", "region: 'XX' is not a region code"),
         (MINIMAL + "timezone: America/New_Yrok\n", "did you mean 'America/New_York'?"),
         (MINIMAL + "date_order: YMD\n", "date_order: 'YMD' is not allowed; use MDY or DMY"),
-        (MINIMAL + "duplicates: some\n", "duplicates: 'some' is not allowed; use all, first or last"),
+        (
+            MINIMAL + "duplicates: some\n",
+            "duplicates: 'some' is not allowed; use all, first or last",
+        ),
         (MINIMAL + "send: {rate: -1}\n", "send.rate: must be a number greater than 0, not -1"),
         (MINIMAL + "send: {concurrency: 2.5}\n", "send.concurrency: must be a whole number"),
         (MINIMAL + "send: {retries: 3}\n", "send.retries: unknown key"),

@@ -39,6 +39,8 @@ COLUMNS = [
     "Source",
 ]
 SAMPLE_FILES = sorted(p for p in SAMPLES.iterdir() if p.suffix not in (".py", ".md"))
+# tokens.csv has its own columns (a token per row); every other sample has COLUMNS.
+LEAD_SAMPLES = [p for p in SAMPLE_FILES if p.name != "tokens.csv"]
 
 
 def _gen_leads() -> ModuleType:
@@ -98,7 +100,7 @@ def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
 # --- samples ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", SAMPLE_FILES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", LEAD_SAMPLES, ids=lambda p: p.name)
 def test_every_sample_loads_with_the_same_columns(path: Path) -> None:
     table = open_table(path)
     for name in COLUMNS:
