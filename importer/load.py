@@ -445,7 +445,12 @@ def _detect_encoding(path: Path, raw: bytes, size: int) -> str:
                 "encodings; re-save it as UTF-8, or pass --encoding cp1252 to read it all as "
                 "Windows-1252"
             ) from None
-    best = charset_normalizer.from_bytes(raw[:200_000]).best()
+    best = charset_normalizer.from_bytes(raw[:200_000], cp_isolation=_SPREADSHEET_CODECS).best()
+    if _decodes(raw, "cp1252") and (best is None or not _foreign_words(raw)):
+        # On a few accented letters charset-normalizer guesses anything (big5, cp1006) or
+        # nothing. Windows-1252 read of Cyrillic, Greek or CJK bytes gives whole words of
+        # accented letters; Western text has them one or two at a time ("São", "ções").
+        return "cp1252"
     if best is None:
         raise InputError(
             f"{path}: does not look like CSV text (no text encoding fits); if it is a "
@@ -461,10 +466,30 @@ def _detect_encoding(path: Path, raw: bytes, size: int) -> str:
     return codecs.lookup(best.encoding).name
 
 
+# The code pages spreadsheets are saved in (Excel's "CSV" on each Windows locale, old Mac and
+# Unix exports). Left to choose among all of Python's codecs, charset-normalizer picks
+# cp1006, johab or big5 for a few lines of Russian or Portuguese.
+_SPREADSHEET_CODECS = [
+    "cp1252", "cp1250", "cp1251", "cp1253", "cp1254", "cp1255", "cp1256", "cp1257", "cp1258",
+    "cp874", "cp932", "cp936", "gb18030", "cp949", "cp950", "big5", "shift_jis", "euc_jp",
+    "euc_kr", "koi8_r", "koi8_u", "mac_roman", "iso8859_2", "iso8859_5", "iso8859_7",
+    "iso8859_15", "utf_16_le", "utf_16_be",
+]  # fmt: skip
+
 _OTHER_SCRIPTS = (
     "Cyrillic", "Greek", "Arabic", "Hebrew", "Armenian", "Georgian", "Thai", "Devanagari",
     "CJK", "Hangul", "Hiragana", "Katakana", "Halfwidth", "Bopomofo",
 )  # fmt: skip
+
+
+# Three non-ASCII letters in a row. Ambiguous by nature: "ééé" in Windows-1252 is "иии" in
+# Windows-1251; such files are read as charset-normalizer guesses and --encoding settles it.
+NON_ASCII_WORD = re.compile(r"(?:(?![\x00-\x7f])[^\W\d_]){3,}")
+
+
+def _foreign_words(raw: bytes) -> bool:
+    """True when, read as Windows-1252, the bytes hold words of 3+ non-ASCII letters."""
+    return NON_ASCII_WORD.search(raw[:200_000].decode("cp1252", errors="replace")) is not None
 
 
 def _decodes(raw: bytes, encoding: str) -> bool:
