@@ -24,6 +24,7 @@ import json
 import logging
 import math
 import random
+import re
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ from enum import Enum
 from http import HTTPStatus
 from ipaddress import IPv6Address, ip_address
 from typing import Any, Protocol
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus
 
 import aiohttp
 from yarl import URL
@@ -591,12 +592,24 @@ def _encode(body: Mapping[str, Any] | str | bytes) -> bytes:
 
 
 def _scrub(text: str, token: str) -> str:
-    """``text`` without the token, as sent or percent-encoded (a server may echo either)."""
-    if token:
-        for form in {token, quote(token, safe=""), quote(token)}:
-            if form:
-                text = text.replace(form, "[lead token]")
-    return text
+    """``text`` without the token in any form a server may echo it in.
+
+    As written, percent- or form-encoded, JSON-escaped, or as yarl put it in the query
+    string; ignoring case, so ``%2f`` and ``%2F`` both go.
+    """
+    if not token:
+        return text
+    query = URL("http://h/").with_query(lead_token=token).raw_query_string.partition("=")[2]
+    forms = {
+        token,
+        quote(token, safe=""),
+        quote(token),
+        quote_plus(token),
+        query,
+        json.dumps(token)[1:-1],
+    }
+    pattern = "|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True) if f)
+    return re.sub(pattern, "[lead token]", text, flags=re.IGNORECASE)
 
 
 def _without_query(url: str) -> str:

@@ -183,17 +183,7 @@ def echo_endpoint() -> Iterator[str]:
 
 @pytest.mark.parametrize(
     "token",
-    [
-        TOKEN,
-        pytest.param(
-            ODD_TOKEN,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="send.py bug: _scrub misses the token in the form yarl put it in the "
-                "query (space as '+', '/' and '?' kept), which a server echoes back",
-            ),
-        ),
-    ],
+    [TOKEN, ODD_TOKEN],
 )
 def test_a_server_that_echoes_the_token_does_not_make_us_write_it(
     tmp_path: Path, echo_endpoint: str, token: str
