@@ -28,6 +28,7 @@ import codecs
 import csv
 import hashlib
 import io
+import itertools
 import re
 import warnings
 import zipfile
@@ -53,6 +54,7 @@ EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
 SUPPORTED = ", ".join(CSV_SUFFIXES + EXCEL_SUFFIXES)
 
 _SAMPLE_BYTES = 1 << 20  # what open_table reads to detect encoding, delimiter and headers
+_SAMPLE_RECORDS = 5_000  # the records of it that decide the usual row width
 _MAX_HEADER_BYTES = 64 << 20
 _BLOCK_SIZE = 1 << 18  # pyarrow block: 256 KiB reads as fast as 1 MiB and peaks 40 MB lower
 _MAX_BLOCK_SIZE = 1 << 30
@@ -365,7 +367,7 @@ def _open_csv(path: Path, size: int, encoding: str | None, delimiter: str | None
                 "workbook pass --format excel, otherwise export the sheet again as CSV"
             )
         # a second record, even cut off, means the header row is complete
-        header_read = eof or len(_sample_records(text, delim or ",", True)) >= 2
+        header_read = eof or len(_sample_records(text, delim or ",", True, limit=2)) >= 2
         if header_read or limit >= _MAX_HEADER_BYTES:
             break
         limit *= 4  # the header row did not fit: read more
@@ -375,7 +377,7 @@ def _open_csv(path: Path, size: int, encoding: str | None, delimiter: str | None
         raise InputError(f"{path}: the header row is longer than {_MAX_HEADER_BYTES >> 20} MB")
     if delim is None:
         delim = _detect_delimiter(text, eof, path.suffix.lower() == ".tsv")
-    records = _sample_records(text, delim, eof)
+    records = _sample_records(text, delim, eof, limit=_SAMPLE_RECORDS)
     if not eof:
         records = records or _sample_records(text, delim, True)[:1]  # the header, cut-off row
     if not records or _is_blank(records[0]):
@@ -383,7 +385,11 @@ def _open_csv(path: Path, size: int, encoding: str | None, delimiter: str | None
             f"{path}: row 1 is empty; the column names must be in row 1 "
             "(remove the rows above them)"
         )
-    if eof and all(_is_blank(r) for r in records[1:]):
+    if (
+        eof
+        and all(_is_blank(r) for r in records[1:])
+        and all(_is_blank(r) for r in _sample_records(text, delim, eof)[1:])  # past the limit
+    ):
         raise InputError(f"{path}: has a header row but no data rows")
     headers = [_clean_header(h) for h in records[0]]
     source = _CsvSource(path, enc, delim, len(headers), _usual_width(records))
@@ -531,9 +537,18 @@ def _undecodable_row(path: Path, enc: str, delimiter: str) -> int | None:
     return None
 
 
-def _sample_records(text: str, delim: str, eof: bool) -> list[list[str]]:
-    """The complete records of a sample (the last one may be cut off unless at EOF)."""
-    records = list(csv.reader(io.StringIO(text, newline=""), delimiter=delim))
+def _sample_records(text: str, delim: str, eof: bool, limit: int | None = None) -> list[list[str]]:
+    """The complete records of a sample (the last one may be cut off unless at EOF).
+
+    With ``limit``, at most that many, parsing no further than needed.
+    """
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
+    if limit is None:
+        records = list(reader)
+    else:
+        records = list(itertools.islice(reader, limit + 1))
+        if len(records) > limit:
+            return records[:limit]  # another record follows: these are all complete
     return records if eof else records[:-1]
 
 
@@ -554,7 +569,7 @@ def _detect_delimiter(text: str, eof: bool, tsv: bool) -> str:
     """
     best, best_score = "\t" if tsv else ",", (False, 0.0, 1)
     for delim in _DELIMITERS:
-        records = _sample_records(text[:200_000], delim, eof and len(text) <= 200_000)[:51]
+        records = _sample_records(text[:200_000], delim, eof and len(text) <= 200_000, limit=51)
         if not records:
             continue
         width = len(records[0])

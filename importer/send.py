@@ -36,6 +36,7 @@ from typing import Any, Protocol
 from urllib.parse import quote, quote_plus
 
 import aiohttp
+import orjson
 from yarl import URL
 
 from importer import __version__
@@ -708,7 +709,7 @@ def _json(body: bytes) -> Any:
     if not body:
         return None
     try:
-        return json.loads(body)
+        return orjson.loads(body)
     except (ValueError, RecursionError):
         return None
 
