@@ -350,7 +350,8 @@ def send_options(func: F) -> F:
                 type=click.IntRange(min=1),
                 default=50,
                 show_default=True,
-                help="Abort (exit 3) after this many rows failed in a row.",
+                help="Abort (exit 3) when more than this many rows fail in a row (a wrong "
+                "endpoint, a server that is down); the rows not sent are kept for rerun.",
             ),
         ]
     ):

@@ -78,7 +78,7 @@ class SendSettings:
     concurrency: int = 8
     max_attempts: int = 5
     timeout_s: float = 30.0
-    max_consecutive_failures: int = 50  # rows finally failed in a row -> abort; 0 = never
+    max_consecutive_failures: int = 50  # abort when more rows than this fail in a row; 0 = never
     backoff_base_s: float = 0.5
     backoff_max_s: float = 30.0
 
@@ -472,8 +472,10 @@ class _Sender:
         elif result.status is SendStatus.FAILED and not self._halted:
             self._failed_in_row += 1
             limit = self._settings.max_consecutive_failures
-            if limit and self._failed_in_row >= limit:
-                self._abort(f"{limit} rows failed in a row; last error: {result.error}", None)
+            if limit and self._failed_in_row > limit:
+                self._abort(
+                    f"more than {limit} rows failed in a row; last error: {result.error}", None
+                )
 
     def _url(self, token: str) -> URL:
         url = self._urls.get(token)

@@ -859,12 +859,12 @@ async def test_too_many_failures_in_a_row_abort(serve: Any) -> None:
     report = await send_rows(
         make_requests(10), settings(url, concurrency=1, max_consecutive_failures=4), recorder
     )
-    reason = "4 rows failed in a row; last error: HTTP 422: caller_id: is invalid"
+    reason = "more than 4 rows failed in a row; last error: HTTP 422: caller_id: is invalid"
     assert (report.aborted, report.abort_status, report.interrupted) == (reason, None, False)
     recorder.assert_each_once(range(1, 11))
-    assert [h.row for h in endpoint.hits] == [1, 2, 3, 4]
-    assert {recorder.results[r].status for r in range(1, 5)} == {SendStatus.FAILED}
-    for row in range(5, 11):
+    assert [h.row for h in endpoint.hits] == [1, 2, 3, 4, 5]
+    assert {recorder.results[r].status for r in range(1, 6)} == {SendStatus.FAILED}
+    for row in range(6, 11):
         assert recorder.results[row].status is SendStatus.NOT_SENT
         assert recorder.results[row].error == f"not sent: {reason}"
 
@@ -878,8 +878,9 @@ async def test_a_success_resets_the_failures_in_a_row(serve: Any) -> None:
     endpoint, url = await serve(script)
     recorder = Recorder()
     report = await send_rows(
-        make_requests(12), settings(url, concurrency=1, max_consecutive_failures=4), recorder
+        make_requests(12), settings(url, concurrency=1, max_consecutive_failures=3), recorder
     )
+    # Three failures in a row (rows 1-3, 5-7, 9-11) is not more than the limit of 3.
     assert report.aborted is None and len(endpoint.hits) == 12
 
 
