@@ -228,6 +228,10 @@ def write_leads_xlsx(path: Path, rows: int, seed: int = 0) -> None:
             cell = WriteOnlyCell(sheet, value=row[4])
             cell.number_format = "m/d/yyyy h:mm"
             row[4] = cell
+        if row and type(row[7]) is int:  # a ZIP typed into a column formatted "Zip Code"
+            cell = WriteOnlyCell(sheet, value=row[7])
+            cell.number_format = "00000"
+            row[7] = cell
         sheet.append(row)
     book.save(path)
 

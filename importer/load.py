@@ -48,6 +48,7 @@ import pyarrow.csv as pacsv
 import python_calamine
 
 from importer.errors import InputError
+from importer.xlsx_formats import padded_columns, padding_format, zero_padded
 
 CSV_SUFFIXES = (".csv", ".tsv", ".txt")
 EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
@@ -910,20 +911,40 @@ def _sheet_reader(
     if _has_error_cells(path):
         width = sheet.end[1] + 1 if sheet.end else 0
         return lambda: _openpyxl_rows(path, name, width)
-    return lambda: _calamine_rows(path, sheet)
+    formats = padded_columns(path, name) if zipfile.is_zipfile(path) else {}
+    return lambda: _calamine_rows(path, sheet, formats)
 
 
-def _calamine_rows(path: Path, sheet: python_calamine.CalamineSheet) -> Iterator[list[str]]:
+def _calamine_rows(
+    path: Path, sheet: python_calamine.CalamineSheet, formats: dict[int, str]
+) -> Iterator[list[str]]:
+    """The rows as text; number cells of zero-padded columns as shown (ZIP 2134 -> 02134)."""
     start = sheet.start
     if start is None:
         return
     # iter_rows starts at row 1 but at the first used column: put back the empty columns
-    pad = [""] * start[1]
+    first = start[1]
+    pad = [""] * first
+    padded = [(column - first, column, fmt) for column, fmt in formats.items() if column >= first]
     try:
         for row in sheet.iter_rows():
-            yield pad + [v if type(v) is str else _cell_text(v) for v in row]
+            cells = pad + [v if type(v) is str else _cell_text(v) for v in row]
+            for i, column, fmt in padded:
+                number = _whole_number(row[i]) if i < len(row) else None
+                if number is not None:
+                    cells[column] = zero_padded(number, fmt)
+            yield cells
     except Exception as e:
         raise InputError(_sheet_message(path, sheet.name, e)) from None
+
+
+def _whole_number(value: object) -> int | None:
+    """A number cell's value when it is a whole number (not a bool, a date or text)."""
+    if type(value) is int:
+        return value
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return None
 
 
 def _sheet_message(path: Path, name: str, e: Exception) -> str:
@@ -981,6 +1002,11 @@ def _openpyxl_rows(path: Path, name: str, width: int) -> Iterator[list[str]]:
 
 def _openpyxl_text(cell: Any) -> str:
     value = cell.value
+    number = _whole_number(value)
+    if number is not None:
+        fmt = padding_format(str(getattr(cell, "number_format", "")))
+        if fmt is not None:
+            return zero_padded(number, fmt)
     if (
         type(value) is datetime
         and value.time() == time(0)
@@ -992,7 +1018,8 @@ def _openpyxl_text(cell: Any) -> str:
 
 def _float_text(v: float) -> str:
     # A number cell holding a phone comes back as 8004506787.0: integral floats lose the
-    # ".0". A ZIP stored as the number 2134 stays "2134": the leading zero is gone for good.
+    # ".0". A ZIP stored as the number 2134 is "2134" unless its cell is formatted 00000
+    # (xlsx_formats); in .xls and .ods, and without that format, the zero is gone for good.
     return str(int(v)) if v.is_integer() else repr(v)
 
 

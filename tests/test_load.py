@@ -12,6 +12,7 @@ import zipfile
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import openpyxl
 import pandas as pd
@@ -23,6 +24,7 @@ from hypothesis import strategies as st
 from importer import load
 from importer.errors import InputError
 from importer.load import Chunk, Table, find_column, list_sheets, open_table
+from importer.xlsx_formats import padding_format, zero_padded
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
@@ -176,24 +178,29 @@ def test_bom_headers_are_cleaned_and_found() -> None:
 def test_leads_xlsx_matches_openpyxl() -> None:
     path = SAMPLES / "leads.xlsx"
     book = openpyxl.load_workbook(path)
-    cells = list(book.active.iter_rows(values_only=True))
+    rows = list(book.active.iter_rows())
+    cells = [[c.value for c in r] for r in rows]
     numbers = [r[2] for r in cells[1:] if isinstance(r[2], int)]
     dates = [r[4] for r in cells[1:] if isinstance(r[4], datetime)]
-    assert numbers and dates, "the sample must hold number and date cells"
+    zips = [c for r in rows[1:] for c in r[7:8] if c.number_format == "00000"]
+    assert numbers and dates and zips, "the sample must hold number, date and ZIP cells"
 
-    def text(v: object) -> str:
+    def text(cell: Any) -> str:
+        v = cell.value
         if v is None:
             return ""
         if isinstance(v, datetime):
             return v.strftime("%Y-%m-%d %H:%M:%S")
+        if isinstance(v, int) and cell.number_format == "00000":
+            return f"{v:05d}"  # what Excel shows
         if isinstance(v, float) and v.is_integer():
             return str(int(v))
         return str(v)
 
     expected = {
-        n: [text(v) for v in r]
-        for n, r in enumerate(cells[1:], start=2)
-        if any(v not in (None, "") for v in r)
+        n: [text(c) for c in r]
+        for n, r in enumerate(rows[1:], start=2)
+        if any(c.value not in (None, "") for c in r)
     }
     table = open_table(path)
     frame, problems = read_all(table)
@@ -929,3 +936,81 @@ def test_xlsx_error_cells_are_found_without_reading_cells(tmp_path: Path) -> Non
                 data = data.replace(b'<c r="A2"', b'<c r="A2" t="e"', 1)
             dst.writestr(item, data)
     assert load._has_error_cells(broken)
+
+
+# --- zero-padded number formats (ZIP codes) in .xlsx ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("code", "plain"),
+    [
+        ("00000", "00000"),
+        ("00000\\-0000", "00000-0000"),
+        ('000"-"00"-"0000', "000-00-0000"),
+        ("00000-0000", "00000-0000"),
+        ("0", None),  # no padding
+        ("0.00", None),
+        ("#,##0", None),
+        ("General", None),
+        ("[<=9999999]###-####;(###) ###-####", None),  # Excel's phone format: sections
+        ("00000;-00000", None),
+        ("yyyy-mm-dd", None),
+    ],
+)
+def test_padding_formats_are_recognised(code: str, plain: str | None) -> None:
+    assert padding_format(code) == plain
+
+
+@pytest.mark.parametrize(
+    ("number", "fmt", "shown"),
+    [
+        (2134, "00000", "02134"),
+        (12345, "00000", "12345"),
+        (123456, "00000", "123456"),  # too long: Excel shows every digit
+        (21341234, "00000-0000", "02134-1234"),
+        (12345, "00000-0000", "00001-2345"),
+        (78051120, "000-00-0000", "078-05-1120"),
+        (-42, "0000", "-0042"),
+        (0, "00000", "00000"),
+    ],
+)
+def test_zero_padded_is_what_excel_shows(number: int, fmt: str, shown: str) -> None:
+    assert zero_padded(number, fmt) == shown
+
+
+def _zip_workbook(path: Path, *, error_cell: bool = False, offset: int = 0) -> Path:
+    book = openpyxl.Workbook()
+    first = book.active
+    first.title = "Leads"
+    other = book.create_sheet("Other")  # same columns, no formats: must not be padded
+    for sheet in (first, other):
+        blank = [None] * offset
+        sheet.append([*blank, "Phone", "ZIP", "ZIP4", "Amount"])
+        sheet.append([*blank, 2125550101, 2134, 21341234, 501])
+        sheet.append([*blank, 2125550102, "0213", 12345, 7])  # a text cell is left as typed
+        sheet.append([*blank, 2125550103, 2139.0, None, 2134])
+    for row in (2, 3, 4):
+        first.cell(row=row, column=offset + 2).number_format = "00000"
+        first.cell(row=row, column=offset + 3).number_format = "00000\\-0000"
+    if error_cell:
+        first.cell(row=2, column=offset + 5, value="#N/A").data_type = "e"
+    book.save(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("error_cell", "offset"),
+    [(False, 0), (False, 2), (True, 0)],
+    ids=["calamine", "offset", "openpyxl"],
+)
+def test_xlsx_zip_codes_are_read_as_excel_shows_them(
+    tmp_path: Path, error_cell: bool, offset: int
+) -> None:
+    path = _zip_workbook(tmp_path / "zips.xlsx", error_cell=error_cell, offset=offset)
+    frame, _ = read_all(open_table(path))
+    assert list(frame["ZIP"]) == ["02134", "0213", "02139"]
+    assert list(frame["ZIP4"]) == ["02134-1234", "00001-2345", ""]
+    assert list(frame["Amount"]) == ["501", "7", "2134"]  # no format: the number as is
+    assert list(frame["Phone"]) == ["2125550101", "2125550102", "2125550103"]
+    other, _ = read_all(open_table(path, sheet="Other"))
+    assert list(other["ZIP"]) == ["2134", "0213", "2139"]

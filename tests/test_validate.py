@@ -233,3 +233,22 @@ def test_python_m_importer_works() -> None:
         [sys.executable, "-m", "importer", "--help"], capture_output=True, text=True, check=False
     )
     assert proc.returncode == 0 and "validate" in proc.stdout
+
+
+def test_a_zip_code_column_formatted_00000_keeps_its_zero(tmp_path: Path) -> None:
+    """Excel's "Zip Code" format stores 02134 as the number 2134: the body has 02134."""
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(HEADER)
+    zip_column = HEADER.index("ZIP") + 1
+    sheet.append(["Cara", "Lee", 6175550104, "cara@example.com", "", 750, "MA", 2134, "web"])
+    sheet.cell(row=2, column=zip_column).number_format = "00000"
+    src = tmp_path / "zips.xlsx"
+    book.save(src)
+    code, _, stderr = invoke("validate", src, "-m", EXAMPLE, "--out", tmp_path / "run")
+    assert code == 0, stderr
+    (row,) = read_results(tmp_path / "run")
+    body = json.loads(row["payload"])
+    assert (body["caller_id"], body["data"]["zip"]) == ("+16175550104", "02134")
