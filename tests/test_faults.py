@@ -56,6 +56,14 @@ def cli(*args: Any) -> list[str]:
     return [sys.executable, "-m", "importer", *[str(a) for a in args]]
 
 
+def run_cmd(src: Path, mapping: Path, endpoint: str, out: Path, *extra: Any) -> list[str]:
+    """``leadimport run`` of ``src`` to ``endpoint`` with the test token, as a command line."""
+    return cli(
+        "run", src, "-m", mapping, "--endpoint", endpoint, "--out", out, "--lead-token", TOKEN,
+        *extra,
+    )  # fmt: skip
+
+
 def summary(run_dir: Path) -> dict[str, Any]:
     return dict(json.loads((run_dir / "summary.json").read_text(encoding="utf-8")))
 
@@ -312,18 +320,7 @@ def test_unwritable_output_is_refused_before_anything_is_sent(
     blocker.write_text("a regular file\n")
     out = blocker / "run" if case == "under-a-file" else tmp_path / "run"
     proc = subprocess.run(
-        cli(
-            "run",
-            truth.path,
-            "-m",
-            mapping,
-            "--endpoint",
-            sandbox.endpoint,
-            "--out",
-            out,
-            "--lead-token",
-            TOKEN,
-        ),  # fmt: skip
+        run_cmd(truth.path, mapping, sandbox.endpoint, out),
         capture_output=True,
         text=True,
         check=False,
@@ -372,19 +369,7 @@ def test_disk_filling_up_mid_run_stops_cleanly_and_rerun_finishes(
     server = sandbox_factory()
     out = tmp_path / "run"
     proc = subprocess.run(
-        cli(
-            "run",
-            truth.path,
-            "-m",
-            mapping,
-            "--endpoint",
-            server.endpoint,
-            "--out",
-            out,
-            "--lead-token",
-            TOKEN,
-            "--unlimited-rate",
-        ),  # fmt: skip
+        run_cmd(truth.path, mapping, server.endpoint, out, "--unlimited-rate"),
         capture_output=True,
         text=True,
         check=False,
@@ -418,24 +403,18 @@ def test_a_log_that_cannot_be_written_does_not_stop_or_garble_a_run(
     out = tmp_path / "run"
     # /dev/full: every write fails with "No space left on device".
     proc = subprocess.run(
-        cli(
-            "run",
+        run_cmd(
             truth.path,
-            "-m",
             mapping,
-            "--endpoint",
             server.endpoint,
-            "--out",
             out,
-            "--lead-token",
-            TOKEN,
             "--unlimited-rate",
             "--max-attempts",
             "2",
             "--log-file",
             "/dev/full",
             "--quiet",
-        ),  # fmt: skip
+        ),
         capture_output=True,
         text=True,
         check=False,
