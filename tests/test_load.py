@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from importer import load
+from importer import load, load_csv
 from importer.errors import InputError
 from importer.load import Chunk, Table, find_column, list_sheets, open_table
 from importer.xlsx_formats import padding_format, zero_padded
@@ -305,8 +305,8 @@ def test_unknown_encoding_name(tmp_path: Path) -> None:
 def test_decoding_error_deep_in_the_file_names_the_row(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(load, "_SAMPLE_BYTES", 4096)
-    monkeypatch.setattr(load, "_BLOCK_SIZE", 4096)
+    monkeypatch.setattr(load_csv, "_SAMPLE_BYTES", 4096)
+    monkeypatch.setattr(load_csv, "_BLOCK_SIZE", 4096)
     body = "".join(f'{i},"multi\nline",x\n' for i in range(20_000))
     raw = ("a,b,c\n" + body).encode() + "Zoë,1,2\n".encode("cp1252") + b"9,9,9\n"
     path = tmp_path / "t.csv"
@@ -325,7 +325,7 @@ def test_decoding_error_deep_in_the_file_names_the_row(
 def test_cp1252_undefined_byte_deep_in_the_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(load, "_SAMPLE_BYTES", 1024)
+    monkeypatch.setattr(load_csv, "_SAMPLE_BYTES", 1024)
     raw = ("a,b\n" + "Zoë,1\n" * 500).encode("cp1252") + b"x\x81,2\n"
     path = tmp_path / "t.csv"
     path.write_bytes(raw)
@@ -439,7 +439,7 @@ def test_ragged_rows(tmp_path: Path) -> None:
 def test_rows_whose_usual_width_is_not_the_headers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shape: str, block: int
 ) -> None:
-    monkeypatch.setattr(load, "_BLOCK_SIZE", block)
+    monkeypatch.setattr(load_csv, "_BLOCK_SIZE", block)
     line = {
         "spare delimiter": "{i},x,y,",
         "header has more": "{i},x",
@@ -517,7 +517,7 @@ def test_a_thousand_columns() -> None:
 
 
 def test_a_header_longer_than_the_sample(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(load, "_SAMPLE_BYTES", 64)
+    monkeypatch.setattr(load_csv, "_SAMPLE_BYTES", 64)
     header = ";".join(f"column number {i}" for i in range(300))
     path = write(tmp_path / "t.csv", header + "\n" + ";".join(map(str, range(300))) + "\n")
     table = open_table(path)
@@ -557,7 +557,7 @@ def test_chunks_give_the_same_rows_as_one_read(
     rows = 300 if size == 1 else 3000
     path = _messy_file(tmp_path / "leads.csv", rows)
     headers, expected, blank, long = csv_oracle(path, "utf-8", ",")
-    monkeypatch.setattr(load, "_BLOCK_SIZE", block)
+    monkeypatch.setattr(load_csv, "_BLOCK_SIZE", block)
     table = open_table(path)
     frame, problems = read_all(table, size)
     assert table.headers == headers
@@ -603,7 +603,7 @@ def test_any_csv_python_writes_reads_back_the_same(
     encoding: str,
     block: int,
 ) -> None:
-    monkeypatch.setattr(load, "_BLOCK_SIZE", block)
+    monkeypatch.setattr(load_csv, "_BLOCK_SIZE", block)
     header = [f"h{i}" for i in range(width)]
     rows = rows + [["last"] * width]
     buf = io.StringIO()

@@ -1,0 +1,203 @@
+"""The table an opened spreadsheet becomes, and the helpers both readers (CSV, Excel) share."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_ZIP_MAGIC = b"PK\x03\x04"
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """A block of rows: text cells indexed by spreadsheet row number, and per-row problems."""
+
+    frame: pd.DataFrame
+    problems: dict[int, str]
+
+
+@dataclass(frozen=True, slots=True)
+class _Piece:
+    """Rows on their way to a chunk: c0..cN string columns, their row numbers, problems."""
+
+    table: pa.Table
+    numbers: np.ndarray
+    problems: dict[int, str] = field(default_factory=dict)
+
+    def after(self, done: int) -> _Piece:
+        """The rows numbered above ``done`` (used when a read restarts from the top)."""
+        if not self.numbers.size or self.numbers[0] > done:
+            return self
+        keep = self.numbers > done
+        problems = {r: p for r, p in self.problems.items() if r > done}
+        return _Piece(self.table.filter(pa.array(keep)), self.numbers[keep], problems)
+
+
+class Table:
+    """An opened spreadsheet: its headers, how it was decoded, and its rows as chunks."""
+
+    def __init__(
+        self,
+        path: Path,
+        fmt: str,
+        headers: list[str],
+        pieces: Callable[[], Iterator[_Piece]],
+        *,
+        sheet: str | None = None,
+        encoding: str | None = None,
+        delimiter: str | None = None,
+    ) -> None:
+        self.path = path
+        self.format = fmt
+        self.sheet = sheet
+        self.encoding = encoding
+        self.delimiter = delimiter
+        self.headers = headers
+        self.columns = _unique_labels(headers)
+        self.duplicate_headers = _duplicates(headers)
+        self.blank_rows = 0
+        self._pieces = pieces
+        self._started = False
+
+    def __repr__(self) -> str:
+        return f"Table({str(self.path)!r}, format={self.format!r}, columns={len(self.columns)})"
+
+    def chunks(self, size: int = 50_000) -> Iterator[Chunk]:
+        """Stream the data rows, at most ``size`` per chunk, blank rows left out; call once."""
+        if self._started:
+            raise RuntimeError("Table.chunks() can be called only once")
+        if size < 1:
+            raise ValueError(f"chunk size must be at least 1, not {size}")
+        self._started = True
+        tables: list[pa.Table] = []
+        numbers: list[np.ndarray] = []
+        problems: dict[int, str] = {}
+        count = 0
+        for piece in self._pieces():
+            tables.append(piece.table)
+            numbers.append(piece.numbers)
+            problems.update(piece.problems)
+            count += len(piece.numbers)
+            while count >= size:
+                table, nums = pa.concat_tables(tables), np.concatenate(numbers)
+                chunk = self._chunk(table.slice(0, size), nums[:size], problems)
+                tables, numbers, count = [table.slice(size)], [nums[size:]], count - size
+                if chunk is not None:
+                    yield chunk
+        if count:
+            chunk = self._chunk(pa.concat_tables(tables), np.concatenate(numbers), problems)
+            if chunk is not None:
+                yield chunk
+
+    def sha256(self) -> str:
+        """The SHA-256 of the input file's bytes, hex."""
+        digest = hashlib.sha256()
+        with self.path.open("rb") as f:
+            while block := f.read(1 << 20):
+                digest.update(block)
+        return digest.hexdigest()
+
+    def _chunk(
+        self, table: pa.Table, numbers: np.ndarray, problems: dict[int, str]
+    ) -> Chunk | None:
+        """Drop and count blank rows; turn the rest into a pandas frame indexed by row."""
+        if not len(numbers):
+            return None
+        # Narrow the candidates column by column: most rows are ruled out by the first one.
+        blank = np.arange(len(numbers))
+        for column in table.columns:
+            cells = column if len(blank) == len(numbers) else column.take(blank)
+            empty = pc.or_(pc.equal(pc.binary_length(cells), 0), pc.utf8_is_space(cells))
+            blank = blank[np.asarray(empty, dtype=bool)]
+            if not len(blank):
+                break
+        if len(blank) and problems:  # ",,,,extra": blank within the header, not a blank row
+            blank = blank[~np.isin(numbers[blank], np.fromiter(problems, "int64"))]
+        if len(blank):
+            self.blank_rows += len(blank)
+            keep = np.ones(len(numbers), dtype=bool)
+            keep[blank] = False
+            table = table.filter(pa.array(keep))
+            numbers = numbers[keep]
+        last = int(numbers[-1]) if len(numbers) else 0
+        mine = {r: problems.pop(r) for r in [r for r in problems if r <= last]}
+        if not len(numbers):
+            return None
+        frame = table.to_pandas()
+        frame.columns = pd.Index(self.columns)
+        frame.index = pd.Index(numbers, dtype="int64", name="row")
+        return Chunk(frame, {r: p for r, p in mine.items() if r in frame.index})
+
+
+def _header_key(text: str) -> str:
+    return text.replace("\ufeff", "").strip().casefold()
+
+
+def _clean_header(text: str) -> str:
+    return text.replace("\ufeff", "").strip()
+
+
+def _column_letter(index: int) -> str:
+    """0 -> A, 25 -> Z, 26 -> AA: the column name a person sees in Excel."""
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
+
+
+def _unique_labels(headers: list[str]) -> list[str]:
+    """Frame labels: headers, blanks named after their column letter, duplicates numbered."""
+    labels: list[str] = []
+    seen: set[str] = set()
+    for i, header in enumerate(headers):
+        base = header or f"Column {_column_letter(i)}"
+        label, n = base, 1
+        while label.casefold() in seen:
+            n += 1
+            label = f"{base} ({n})"
+        seen.add(label.casefold())
+        labels.append(label)
+    return labels
+
+
+def _duplicates(headers: list[str]) -> list[str]:
+    first: dict[str, str] = {}
+    dupes: dict[str, str] = {}
+    for header in headers:
+        key = _header_key(header)
+        if not key:
+            continue
+        if key in first:
+            dupes.setdefault(key, first[key])
+        else:
+            first[key] = header
+    return list(dupes.values())
+
+
+def _is_blank(cells: Iterable[str]) -> bool:
+    return all(not c.strip() for c in cells)
+
+
+def _strings_table(rows: list[list[str]], width: int) -> pa.Table:
+    """Rows of text (already padded to ``width``) as a table of string columns c0..cN."""
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in range(width)]
+    return pa.table(
+        [pa.array(col, pa.string()) for col in columns], names=[f"c{i}" for i in range(width)]
+    )
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split()) or type(e).__name__
+    return text if len(text) <= 120 else text[:117] + "..."
