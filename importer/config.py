@@ -1,7 +1,7 @@
 """Read a mapping YAML file into frozen dataclasses; every config check lives here.
 
 Every error is a :class:`ConfigError` whose message names the file, the key and what is
-allowed, so ``cli.py`` can print it as one line.
+allowed, so the CLI can print it as one line.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The exceptions the core raises; only ``cli.py`` turns them into words and exit statuses.
+"""The exceptions the core raises; only ``importer.cli`` turns them into words and exit codes.
 
 ImporterError            base: anything the importer reports to a person
  +-- ConfigError         the mapping file or an option is unusable (exit 2)

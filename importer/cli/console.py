@@ -1,0 +1,170 @@
+"""What a person sees: progress, the summary, sheet and schedule listings, warnings, prompts."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from importer.cli.options import _fail
+
+
+class CliProgress:
+    """A tqdm bar on a terminal; a plain log line every 10 s otherwise (cron)."""
+
+    def __init__(self, quiet: bool, stream: Any = None) -> None:
+        self.quiet = quiet
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.counts: dict[str, int] = {}
+        self.retries = 0
+        self.bar: Any = None
+        self.phase = ""
+        self.total: int | None = None
+        self.t0 = time.monotonic()
+        self.last_log = self.t0
+
+    def start(self, phase: str, total: int | None) -> None:
+        self.phase, self.total = phase, total
+        self.counts, self.retries = {}, 0
+        self.t0 = self.last_log = time.monotonic()
+        if self.quiet or phase != "send":
+            return
+        if self.tty:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="row", file=self.stream, dynamic_ncols=True)
+
+    def _figures(self) -> str:
+        c = self.counts
+        return (
+            f"success {c.get('success', 0)} · failed {c.get('failed', 0)} · "
+            f"invalid {c.get('invalid', 0)} · retrying {self.retries}"
+        )
+
+    def advance(self, status: str) -> None:
+        self.counts[status] = self.counts.get(status, 0) + 1
+        if self.bar is not None:
+            self.bar.update(1)
+            if sum(self.counts.values()) % 50 == 0:
+                self.bar.set_postfix_str(self._figures(), refresh=False)
+        elif not self.quiet and self.phase == "send":
+            now = time.monotonic()
+            if now - self.last_log >= 10:
+                self.last_log = now
+                done = sum(self.counts.values())
+                rate = done / max(now - self.t0, 1e-9)
+                of = f"/{self.total}" if self.total else ""
+                stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+                click.echo(
+                    f"{stamp} progress: {done}{of} rows, {rate:.1f} rows/s, {self._figures()}",
+                    err=True,
+                )
+
+    def retry(self) -> None:
+        self.retries += 1
+
+    def note(self, message: str) -> None:
+        if not self.quiet:
+            click.echo(f"leadimport: {message}", err=True)
+
+    def end(self) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix_str(self._figures())
+            self.bar.close()
+            self.bar = None
+
+
+def _print_summary(summary: Any, quiet: bool) -> None:
+    run_dir = Path(summary.run_dir)
+    if quiet:
+        click.echo(str(run_dir / "results.csv"))
+        return
+    order = ["success", "valid", "skipped", "failed", "invalid", "not_sent"]
+    counts = summary.counts
+    parts = [f"{s} {counts[s]}" for s in order if counts.get(s)]
+    parts += [f"{s} {n}" for s, n in counts.items() if s not in order and n]
+    click.echo(f"{summary.command}: {summary.input}")
+    blank = f" ({summary.blank_rows} blank rows skipped)" if summary.blank_rows else ""
+    click.echo(f"  rows:     {summary.rows}{blank}")
+    click.echo(f"  statuses: {' · '.join(parts) or 'none'}")
+    if summary.requests:
+        rate = summary.requests / max(summary.duration_s, 1e-9)
+        click.echo(
+            f"  sent:     {summary.requests} requests ({summary.retries} retries, "
+            f"{summary.throttled} throttled) in {summary.duration_s:.1f} s, {rate:.1f}/s"
+        )
+    else:
+        click.echo(f"  time:     {summary.duration_s:.1f} s")
+    if summary.aborted:
+        click.echo(f"  ABORTED:  {summary.aborted}")
+    if summary.interrupted:
+        click.echo("  INTERRUPTED: rows not sent are marked not_sent; `leadimport rerun` finishes")
+    if summary.top_reasons:
+        click.echo("  top problems:")
+        for item in summary.top_reasons:
+            rows = ", ".join(str(r) for r in item["rows"])
+            more = ", …" if item["count"] > len(item["rows"]) else ""
+            click.echo(f"    {item['count']:>6} × {item['reason']}  (rows {rows}{more})")
+    click.echo(f"  results:  {run_dir / 'results.csv'}")
+    if any(counts.get(s) for s in ("failed", "invalid", "not_sent")):
+        click.echo(f"  failures: {run_dir / 'failures.csv'}")
+        if counts.get("failed") or counts.get("not_sent"):
+            click.echo(f"  retry:    leadimport rerun {run_dir}")
+
+
+def _print_sheets(file: Path, fmt: str | None) -> None:
+    from importer.load import list_sheets
+
+    for name in list_sheets(file, fmt=fmt):
+        click.echo(name)
+
+
+def _warn_endpoint(endpoint: str, quiet: bool) -> None:
+    from urllib.parse import urlparse
+
+    from importer.send import is_loopback
+
+    if urlparse(endpoint).scheme == "http" and not is_loopback(endpoint):
+        click.echo(
+            f"leadimport: warning: {urlparse(endpoint).hostname} is reached over plain http: "
+            "the lead token and the leads travel unencrypted; use https",
+            err=True,
+        )
+
+
+def _confirm_large_send(source: Any, endpoint: str, yes: bool) -> None:
+    from importer.pipeline import estimate_rows
+    from importer.send import is_loopback
+
+    if yes or is_loopback(endpoint) or not sys.stdin.isatty():
+        return
+    rows = estimate_rows(source)
+    if rows is not None and rows <= 1000:
+        return
+    host = endpoint.split("/")[2] if "//" in endpoint else endpoint
+    about = f"about {rows} rows" if rows is not None else "all rows of this workbook"
+    if not click.confirm(f"Send {about} to {host}?", default=False, err=True):
+        _fail("not confirmed; nothing was sent (pass --yes to skip this question)", 2)
+
+
+def _print_schedule(results: Path, most: int = 40) -> None:
+    import csv
+
+    with results.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        click.echo(f"{'row':>6}  {'caller_id':<16} {'next_action_at':<26} note / error")
+        for n, rec in enumerate(reader):
+            if n == most:
+                click.echo("   …    (every row is in results.csv)")
+                break
+            when = ""
+            if rec["payload"]:
+                when = json.loads(rec["payload"]).get("next_action_at", "")
+            click.echo(
+                f"{rec['row']:>6}  {rec['caller_id']:<16} {when:<26} {rec['note'] or rec['error']}"
+            )

@@ -1,0 +1,281 @@
+"""The options the commands share, and how their values become the core's inputs.
+
+Also the error wall: ``handle_errors`` turns an ``ImporterError`` into one line on stderr
+and its exit status.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import glob
+import logging
+import sys
+import traceback
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from importer.errors import ConfigError, ImporterError, OutputError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"leadimport: error: {message}", err=True)
+    sys.exit(code)
+
+
+def handle_errors(func: F) -> F:
+    """Turn ImporterError into one line on stderr and its exit status (traceback with --verbose)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        verbose = bool(kwargs.get("verbose"))
+        try:
+            return func(*args, **kwargs)
+        except ImporterError as exc:
+            if verbose:
+                traceback.print_exc()
+            _fail(str(exc), exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("leadimport: interrupted", err=True)
+            sys.exit(130)
+        except (click.exceptions.Exit, click.ClickException, SystemExit):
+            raise
+        except Exception as exc:  # never a bare traceback for a person
+            if verbose:
+                traceback.print_exc()
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            _fail(
+                f"unexpected {type(exc).__name__}: {first} "
+                "(run again with --verbose for the details, and please report it)",
+                2,
+            )
+
+    return wrapper  # type: ignore[return-value]
+
+
+def verbosity(func: F) -> F:
+    """Add --verbose and --quiet."""
+    func = click.option(
+        "--quiet", "-q", is_flag=True, help="Print only errors and the result paths."
+    )(func)
+    func = click.option(
+        "--verbose", "-v", is_flag=True, help="Show full tracebacks and more detail on errors."
+    )(func)
+    return func
+
+
+mapping_option = click.option(
+    "-m",
+    "--mapping",
+    "mapping_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="The column-mapping YAML file.",
+)
+
+
+def window_options(func: F) -> F:
+    """--limit and --start-row: which data rows to take."""
+    func = click.option(
+        "--start-row",
+        type=click.IntRange(min=2),
+        help="Start at this spreadsheet row (the header is row 1).",
+    )(func)
+    return click.option("--limit", type=click.IntRange(min=1), help="Only the first N data rows.")(
+        func
+    )
+
+
+def input_options(func: F) -> F:
+    """Options that say how to read the spreadsheet."""
+    for opt in reversed(
+        [
+            click.option(
+                "--format",
+                "fmt",
+                type=click.Choice(["csv", "tsv", "txt", "xlsx", "xlsm", "xls", "ods", "excel"]),
+                help="File format; by default from the file's extension.",
+            ),
+            click.option("--sheet", help="Worksheet to read from a workbook (default: the first)."),
+            click.option(
+                "--encoding",
+                help="Text encoding of a CSV (e.g. utf-8, cp1252, utf-16); detected by default.",
+            ),
+            click.option(
+                "--delimiter",
+                help="CSV delimiter (one character, or 'tab'); detected by default.",
+            ),
+        ]
+    ):
+        func = opt(func)
+    return func
+
+
+def _source(
+    path: Path, fmt: str | None, sheet: str | None, encoding: str | None, delimiter: str | None
+) -> Any:
+    from importer.pipeline import Source
+
+    if delimiter is not None:
+        delimiter = "\t" if delimiter.lower() in ("tab", "\\t") else delimiter
+        if len(delimiter) != 1:
+            raise click.BadParameter("must be one character, or 'tab'", param_hint="--delimiter")
+    return Source(path, fmt=fmt, sheet=sheet, encoding=encoding, delimiter=delimiter)
+
+
+def send_options(func: F) -> F:
+    """Options shared by run, rerun and reschedule."""
+    for opt in reversed(
+        [
+            click.option(
+                "--endpoint",
+                help="Endpoint URL; overrides the mapping's (an account subdomain, the sandbox).",
+            ),
+            click.option(
+                "--lead-token",
+                envvar="TRACKDRIVE_LEAD_TOKEN",
+                show_envvar=True,
+                help="Lead token, when the mapping does not set one. Prefer the environment "
+                "variable: command lines are visible to other users.",
+            ),
+            click.option(
+                "--rate",
+                type=click.FloatRange(min=0, min_open=True),
+                help="Requests per second (default: the mapping's send.rate, 10).",
+            ),
+            click.option(
+                "--unlimited-rate",
+                is_flag=True,
+                help="Send as fast as the concurrency allows (slows down by itself on 429).",
+            ),
+            click.option(
+                "--concurrency",
+                type=click.IntRange(min=1, max=512),
+                help="Requests in flight at once (default: the mapping's, 8).",
+            ),
+            click.option(
+                "--max-attempts",
+                type=click.IntRange(min=1, max=100),
+                help="Attempts per row for retryable errors (default 5).",
+            ),
+            click.option(
+                "--timeout",
+                "timeout_s",
+                type=click.FloatRange(min=0, min_open=True),
+                help="Seconds to wait for one answer (default 30).",
+            ),
+            click.option(
+                "--max-consecutive-failures",
+                type=click.IntRange(min=1),
+                default=50,
+                show_default=True,
+                help="Abort (exit 3) when more than this many rows fail in a row (a wrong "
+                "endpoint, a server that is down); the rows not sent are kept for rerun.",
+            ),
+        ]
+    ):
+        func = opt(func)
+    return func
+
+
+def _send_options(**kw: Any) -> Any:
+    from importer.pipeline import SendOptions
+
+    return SendOptions(
+        endpoint=kw["endpoint"],
+        lead_token=kw["lead_token"],
+        rate=kw["rate"],
+        unlimited_rate=kw["unlimited_rate"],
+        concurrency=kw["concurrency"],
+        max_attempts=kw["max_attempts"],
+        timeout_s=kw["timeout_s"],
+        max_consecutive_failures=kw["max_consecutive_failures"],
+    )
+
+
+def _expand(patterns: tuple[str, ...]) -> list[Path]:
+    """Files named on the command line; quoted globs ('incoming/*.csv') are expanded here."""
+    files: list[Path] = []
+    for pattern in patterns:
+        if glob.has_magic(pattern):
+            matches = sorted(glob.glob(pattern))
+            if not matches:
+                raise ConfigError(f"no file matches '{pattern}'")
+            files += [Path(m) for m in matches]
+        else:
+            files.append(Path(pattern))
+    return files
+
+
+@contextlib.contextmanager
+def _log_file(path: Path | None) -> Iterator[None]:
+    """With --log-file, append the run's log lines to that file too."""
+    if path is None:
+        yield
+        return
+    from importer.pipeline import LOG_FORMAT, LogFile
+
+    try:
+        handler = LogFile(path, encoding="utf-8")
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write the log file ({exc.strerror})") from None
+    handler.setFormatter(logging.Formatter(LOG_FORMAT, "%Y-%m-%d %H:%M:%S"))
+    logger = logging.getLogger("leadimport")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+
+
+def _notify(url: str | None, summaries: list[Any]) -> None:
+    if not url or not summaries:
+        return
+    from importer.notify import notify
+
+    try:
+        notify(url, summaries)
+    except OSError as exc:
+        click.echo(f"leadimport: warning: could not notify {url}: {exc}", err=True)
+
+
+def batch_options(func: F) -> F:
+    """Options for nightly jobs: ledger, logs, webhook."""
+    for opt in reversed(
+        [
+            click.option(
+                "--skip-unchanged",
+                is_flag=True,
+                help="Do not send a row whose body is unchanged since it was last sent "
+                "successfully (remembered in the ledger). Takes the ledger's lock.",
+            ),
+            click.option(
+                "--ledger",
+                type=click.Path(path_type=Path),
+                default=Path("output/ledger.sqlite"),
+                show_default=True,
+                help="The ledger file for --skip-unchanged.",
+            ),
+            click.option(
+                "--log-file",
+                type=click.Path(path_type=Path),
+                help="Also append plain, timestamped log lines here (every run folder "
+                "always gets its own run.log).",
+            ),
+            click.option(
+                "--notify",
+                "notify_url",
+                metavar="URL",
+                help="After the run, POST summary.json (with a Slack-compatible 'text') here.",
+            ),
+        ]
+    ):
+        func = opt(func)
+    return func

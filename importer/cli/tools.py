@@ -1,0 +1,362 @@
+"""The commands around an import: reschedule, mapping init, and the sandbox server."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import click
+
+from importer.cli.commands import main
+from importer.cli.console import (
+    CliProgress,
+    _confirm_large_send,
+    _print_schedule,
+    _print_summary,
+    _warn_endpoint,
+)
+from importer.cli.options import (
+    _fail,
+    _log_file,
+    _notify,
+    _send_options,
+    _source,
+    handle_errors,
+    input_options,
+    send_options,
+    verbosity,
+    window_options,
+)
+from importer.errors import ConfigError
+
+
+@main.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option(
+    "-m",
+    "--mapping",
+    "mapping_path",
+    type=click.Path(path_type=Path),
+    help="A mapping file: its caller_id column, region, timezone, token and endpoint.",
+)
+@click.option("--at", "at_text", metavar="TIME", help='When, e.g. "2026-12-01 09:30".')
+@click.option("--in", "in_text", metavar="DURATION", help="How long from now: 1s, 30m, 2h, 1d.")
+@click.option(
+    "--local-time",
+    is_flag=True,
+    help="Read --at in each lead's own time zone (from its phone number; for a number "
+    "spanning zones, the westernmost), else the mapping's timezone.",
+)
+@click.option(
+    "--calling-hours",
+    metavar="START-END",
+    help="Move times outside these local hours (e.g. 08:00-21:00) to the next START.",
+)
+@click.option(
+    "--update-all-matching",
+    is_flag=True,
+    help="Send update_all_matching_leads: every lead of the offer/schedule with that number.",
+)
+@click.option("--caller-id-column", metavar="NAME", help="The phone column (default: detected).")
+@click.option("--region", help="Region for phone numbers (default: the mapping's, or US).")
+@click.option(
+    "--timezone", help="Time zone for --at (default: the mapping's, or America/New_York)."
+)
+@click.option("--dry-run", is_flag=True, help="Show the time each row would get; send nothing.")
+@click.option("--out", type=click.Path(path_type=Path), help="Run folder.")
+@window_options
+@click.option("--yes", "-y", is_flag=True, help="Do not ask before a large non-local send.")
+@send_options
+@click.option("--log-file", type=click.Path(path_type=Path), help="Also log here.")
+@click.option("--notify", "notify_url", metavar="URL", help="POST the summary here afterwards.")
+@input_options
+@verbosity
+@handle_errors
+def reschedule(
+    file: Path,
+    mapping_path: Path | None,
+    at_text: str | None,
+    in_text: str | None,
+    local_time: bool,
+    calling_hours: str | None,
+    update_all_matching: bool,
+    caller_id_column: str | None,
+    region: str | None,
+    timezone: str | None,
+    dry_run: bool,
+    out: Path | None,
+    limit: int | None,
+    start_row: int | None,
+    yes: bool,
+    log_file: Path | None,
+    notify_url: str | None,
+    fmt: str | None,
+    sheet: str | None,
+    encoding: str | None,
+    delimiter: str | None,
+    verbose: bool,
+    quiet: bool,
+    **send_kw: Any,
+) -> None:
+    """Bulk-change when Trackdrive runs each lead's next action (next_action_at).
+
+    FILE is any spreadsheet with a phone column (the mapping's caller_id, the
+    --caller-id-column, or detected), including the results.csv of an earlier run. Each
+    request carries only caller_id, next_action_at and, if asked,
+    update_all_matching_leads. Same rate limiting, retries, results and rerun as `run`.
+    """
+    from datetime import UTC, datetime
+
+    from importer import pipeline
+    from importer.config import load_mapping, parse_mapping
+    from importer.schedule import RescheduleSpec, parse_calling_hours, parse_duration
+
+    if (at_text is None) == (in_text is None):
+        raise click.UsageError("give exactly one of --at TIME or --in DURATION")
+    if local_time and at_text is None:
+        raise click.UsageError("--local-time goes with --at")
+    source = _source(file, fmt, sheet, encoding, delimiter)
+    base = load_mapping(mapping_path) if mapping_path else None
+    column = pipeline.phone_column(source, base, caller_id_column)
+    raw: dict[str, Any] = dict(base.raw) if base else {"version": 1}
+    raw.pop("data", None)
+    raw.pop("include_unmapped_columns", None)
+    raw["fields"] = {"caller_id": column}
+    raw["region"] = region or raw.get("region", "US")
+    raw["timezone"] = timezone or raw.get("timezone", "America/New_York")
+    mapping = parse_mapping(raw, mapping_path or Path("(reschedule options)"))
+    hours = parse_calling_hours(calling_hours) if calling_hours else None
+    if in_text is not None:
+        instant = datetime.now(UTC) + parse_duration(in_text)
+        spec = RescheduleSpec(column, instant=instant, calling_hours=hours)
+    elif local_time:
+        spec = RescheduleSpec(column, wall_time=at_text, local_time=True, calling_hours=hours)
+    else:
+        from importer.normalize import parse_time
+
+        try:
+            instant = parse_time(at_text or "", mapping.timezone, mapping.date_order)
+        except ValueError as exc:
+            raise ConfigError(f"--at: {exc}") from None
+        spec = RescheduleSpec(column, instant=instant, calling_hours=hours)
+    spec = replace(spec, update_all_matching=update_all_matching)
+    options = _send_options(**send_kw)
+    window = pipeline.Window(start_row, limit)
+    if not dry_run:
+        endpoint = options.endpoint or mapping.endpoint
+        _warn_endpoint(endpoint, quiet)
+        _confirm_large_send(source, endpoint, yes)
+    with _log_file(log_file):
+        summary = pipeline.reschedule(
+            source, mapping, spec, options, out, window, CliProgress(quiet), dry_run=dry_run
+        )
+    if dry_run and not quiet:
+        _print_schedule(Path(summary.run_dir) / "results.csv")
+    _print_summary(summary, quiet)
+    if not dry_run:
+        _notify(notify_url, [summary])
+    sys.exit(summary.exit_code)
+
+
+@main.group()
+def mapping() -> None:
+    """Create and check mapping files."""
+
+
+@mapping.command("init")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    help="Where to write the mapping (default: print it).",
+)
+@click.option("--region", default="US", show_default=True, help="Default region for phone numbers.")
+@click.option(
+    "--timezone",
+    default="America/New_York",
+    show_default=True,
+    help="Time zone for times without an offset.",
+)
+@click.option("--force", is_flag=True, help="Overwrite the output file if it exists.")
+@input_options
+@verbosity
+@handle_errors
+def mapping_init(
+    file: Path,
+    output: Path | None,
+    region: str,
+    timezone: str,
+    force: bool,
+    fmt: str | None,
+    sheet: str | None,
+    encoding: str | None,
+    delimiter: str | None,
+    verbose: bool,
+    quiet: bool,
+) -> None:
+    """Suggest a commented mapping for FILE from its headers and a sample of its values."""
+    from importer.suggest import render_mapping, suggest_mapping
+
+    table = _source(file, fmt, sheet, encoding, delimiter).open()
+    text = render_mapping(
+        suggest_mapping(table, region.upper(), timezone), file.name, region.upper(), timezone
+    )
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    if output.exists() and not force:
+        _fail(f"{output} exists; pass --force to overwrite it", 2)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text, encoding="utf-8")
+    if not quiet:
+        click.echo(
+            f"wrote {output}; check it, then: leadimport validate {file} -m {output}", err=True
+        )
+
+
+# --- sandbox command (owned by the sandbox work) ---
+def _sandbox_latency(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> tuple[int, int] | None:
+    """Parse ``A`` or ``A-B`` milliseconds."""
+    if value is None:
+        return None
+    low, sep, high = value.partition("-")
+    try:
+        bounds = (int(low), int(high) if sep else int(low))
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not A or A-B in milliseconds, e.g. 50 or 20-200"
+        ) from None
+    if bounds[0] < 0 or bounds[1] < bounds[0]:
+        raise click.BadParameter(f"{value!r}: need 0 <= A <= B, e.g. 20-200")
+    return bounds
+
+
+def _sandbox_tokens(
+    ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
+) -> tuple[str, ...]:
+    if any(not token.strip() for token in value):
+        raise click.BadParameter("a lead token cannot be empty")
+    return value
+
+
+_SANDBOX_RATE = click.FloatRange(0.0, 1.0)
+
+
+@main.command("sandbox")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port",
+    default=8765,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on (0 = any free port; the URL is printed).",
+)
+@click.option(
+    "--token",
+    "tokens",
+    multiple=True,
+    callback=_sandbox_tokens,
+    help="An accepted lead token (repeatable). Without any, every non-empty token is accepted.",
+)
+@click.option(
+    "--rate-limit",
+    type=click.FloatRange(0.0, min_open=True),
+    metavar="N",
+    help="Answer 429 with Retry-After above N requests per second per token.",
+)
+@click.option(
+    "--latency-ms",
+    callback=_sandbox_latency,
+    metavar="A[-B]",
+    help="Delay every answer by A ms, or by a random time between A and B ms.",
+)
+@click.option(
+    "--fail-rate",
+    type=_SANDBOX_RATE,
+    default=0.0,
+    metavar="P",
+    help="Fraction of requests (0-1) answered 500/502/503 without storing the lead.",
+)
+@click.option(
+    "--drop-rate",
+    type=_SANDBOX_RATE,
+    default=0.0,
+    metavar="P",
+    help="Fraction of requests (0-1) whose connection is closed without an answer.",
+)
+@click.option(
+    "--commit-then-fail-rate",
+    type=_SANDBOX_RATE,
+    default=0.0,
+    metavar="P",
+    help="Fraction of requests (0-1) whose lead IS stored, then answered 503 or dropped.",
+)
+@click.option("--seed", type=int, help="Seed for the injected faults and latencies (reproducible).")
+@click.option(
+    "--db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Keep leads in this SQLite file, so a restart keeps them (default: in memory).",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No log line per request on stderr.")
+@handle_errors
+def sandbox_command(
+    host: str,
+    port: int,
+    tokens: tuple[str, ...],
+    rate_limit: float | None,
+    latency_ms: tuple[int, int] | None,
+    fail_rate: float,
+    drop_rate: float,
+    commit_then_fail_rate: float,
+    seed: int | None,
+    db: Path | None,
+    quiet: bool,
+) -> None:
+    """Run a local fake of Trackdrive's leads/create_or_update endpoint.
+
+    It judges requests like Trackdrive (401 bad token, 422 bad fields), upserts leads
+    per token and caller_id, and can misbehave on purpose (rate limit, latency, 5xx,
+    dropped connections) to test an import. Inspect what it received at
+    /_sandbox/leads, /_sandbox/requests and /_sandbox/stats. Stop it with Ctrl-C.
+
+    \b
+    Example:
+      leadimport sandbox --port 8765 --fail-rate 0.05 --seed 1
+      curl -H "Content-Type: application/json" -X POST \\
+        -d '{"caller_id":"+18004506787","data":{"loan_amount":"501"}}' \\
+        "http://127.0.0.1:8765/api/v1/leads/create_or_update?lead_token=yourtoken"
+    """
+    from importer.sandbox import SandboxConfig, serve
+
+    if fail_rate + drop_rate + commit_then_fail_rate > 1.0:
+        raise click.BadParameter(
+            "together they must not exceed 1",
+            param_hint="--fail-rate + --drop-rate + --commit-then-fail-rate",
+        )
+    if db is not None and not db.parent.is_dir():
+        raise click.BadParameter(f"folder {db.parent} does not exist", param_hint="--db")
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo(
+            f"leadimport: warning: the sandbox on {host} accepts requests from other machines",
+            err=True,
+        )
+    config = SandboxConfig(
+        tokens=tokens,
+        rate_limit=rate_limit,
+        latency_ms=latency_ms,
+        fail_rate=fail_rate,
+        drop_rate=drop_rate,
+        commit_then_fail_rate=commit_then_fail_rate,
+        seed=seed,
+        db=db,
+        quiet=quiet,
+    )
+    serve(config, host, port)
+
+
+# --- end sandbox command ---
