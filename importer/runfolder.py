@@ -1,0 +1,382 @@
+"""The run folder: making and probing it, and everything a run writes into it.
+
+``make_run_dir`` creates the folder and checks that it can hold the results before anything
+is sent; ``_run_log`` logs the run to ``run.log``. While rows are sent, ``_Recorder``
+journals every answer (and keeps the ledger); afterwards ``_report`` (the second pass)
+merges the journal's outcomes into ``results.csv`` and ``failures.csv``, and ``_summary``
+counts them into the ``Summary`` with the run's exit status.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from importer.config import token_fingerprint
+from importer.errors import OutputError
+from importer.jobs import Job, Progress, _built, _FirstPass
+from importer.journal import Journal, Outcome
+from importer.ledger import Ledger
+from importer.load import Table, find_column
+from importer.payload import RowStatus
+from importer.results import ResultsWriter, Summary
+from importer.send import Result, SendReport, SendSettings
+
+EXIT_OK, EXIT_ROWS_FAILED, EXIT_UNUSABLE, EXIT_ABORTED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+_FAILURE_STATUSES = {RowStatus.INVALID.value, RowStatus.FAILED.value, RowStatus.NOT_SENT.value}
+LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"
+
+log = logging.getLogger("leadimport")
+log.addHandler(logging.NullHandler())
+
+
+# ---------------------------------------------------------------- run folders
+
+
+def make_run_dir(out: Path | None, input_path: Path, root: Path = Path("output")) -> Path:
+    """Create the run folder (``output/<stem>-<YYYYmmdd-HHMMSS>`` unless ``out``) and probe it.
+
+    Raises OutputError when the folder cannot be created or written, or the disk is
+    nearly full, so nothing is sent that could not be recorded.
+    """
+    if out is None:
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        base = root / f"{input_path.stem}-{stamp}"
+        out, n = base, 2
+        while out.exists():
+            out, n = Path(f"{base}-{n}"), n + 1
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(
+            f"{out}: cannot create the output folder ({exc.strerror}); choose another with --out"
+        ) from None
+    check_writable(out, input_path)
+    return out
+
+
+def check_writable(folder: Path, input_path: Path | None = None) -> None:
+    """Fail early (OutputError) if ``folder`` is not writable or has too little space."""
+    probe = folder / ".write-probe"
+    try:
+        with probe.open("wb") as fh:
+            fh.write(b"\0" * 65536)
+            fh.flush()
+            os.fsync(fh.fileno())
+        probe.unlink()
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            probe.unlink()
+        raise OutputError(
+            f"{folder}: the output folder is not writable ({exc.strerror}); "
+            "free some space or choose another folder with --out"
+        ) from None
+    try:
+        size = input_path.stat().st_size if input_path else 0
+    except OSError:
+        size = 0
+    need = 4 * size + 16 * 1024 * 1024  # results + failures + journal, with room to spare
+    free = shutil.disk_usage(folder).free
+    if free < need:
+        raise OutputError(
+            f"{folder}: only {free // 1048576} MB free, about {need // 1048576} MB needed for "
+            "the results; free some space or choose another folder with --out"
+        )
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _run_info(
+    job: Job, endpoint: str, settings: SendSettings, ledger: Path | None
+) -> dict[str, Any]:
+    src = job.source
+    return {
+        "command": job.command,
+        "input": str(src.path.resolve()),
+        "input_sha256": file_sha256(src.path),
+        "format": src.fmt,
+        "sheet": src.sheet,
+        "encoding": src.encoding,
+        "delimiter": src.delimiter,
+        "mapping": str(job.mapping.path.resolve()),
+        "endpoint": endpoint,
+        "token_fingerprint": token_fingerprint(job.token) if job.token else None,
+        "start_row": job.window.start_row,
+        "limit": job.window.limit,
+        "rate": settings.rate,
+        "concurrency": settings.concurrency,
+        "max_attempts": settings.max_attempts,
+        "timeout_s": settings.timeout_s,
+        "ledger": str(ledger.resolve()) if ledger else None,
+        "created_at": _now_iso(),
+    }
+
+
+class _Recorder:
+    """The sender's observer: journal every event, keep the ledger, count progress."""
+
+    def __init__(
+        self, journal: Journal, progress: Progress, ledger: Ledger | None, run_dir: Path
+    ) -> None:
+        self.journal = journal
+        self.progress = progress
+        self.ledger = ledger
+        self.run_dir = run_dir
+        self.pending: dict[int, tuple[str, str]] = {}  # row -> (key, body hash) while sending
+        self._last_log = time.monotonic()
+        self._done = 0
+
+    def skipped(self, row: int, reason: str) -> None:
+        """A valid row that is deliberately not sent (unchanged since the last run)."""
+        self.journal.finished(Outcome(row=row, status=RowStatus.SKIPPED.value, error=reason))
+        self.progress.advance(RowStatus.SKIPPED.value)
+
+    def attempt_started(self, row: int, attempt: int) -> None:
+        self.journal.started(row, attempt)
+
+    def retry_scheduled(self, row: int, attempt: int, reason: str, delay_s: float) -> None:
+        log.info("row %d: %s; attempt %d in %.1f s", row, reason, attempt + 1, delay_s)
+        self.progress.retry()
+
+    def finished(self, result: Result) -> None:
+        pending = self.pending.pop(result.row, None)
+        self.journal.finished(
+            Outcome(
+                row=result.row,
+                key=pending[0] if pending else "",
+                status=result.status.value,
+                http_status=result.http_status,
+                attempts=result.attempts,
+                error=result.error,
+                lead_id=result.lead_id,
+                trackdrive_number_plain=result.trackdrive_number_plain,
+                sms_number_plain=result.sms_number_plain,
+            )
+        )
+        if self.ledger is not None and pending and result.status.value == "success":
+            self.ledger.record(pending[0], pending[1], self.run_dir)
+        if result.status.value != "success":
+            log.info("row %d: %s: %s", result.row, result.status.value, result.error)
+        self.progress.advance(result.status.value)
+        self._done += 1
+        now = time.monotonic()
+        if now - self._last_log >= 10:
+            self._last_log = now
+            log.info("progress: %d rows answered", self._done)
+
+
+# ---------------------------------------------------------------- results
+
+
+def _merge(
+    rows: pd.DataFrame,
+    outcomes: dict[int, Outcome] | None,
+    in_flight: set[int],
+    not_reached: str,
+    extra_columns: tuple[str, ...],
+) -> pd.DataFrame:
+    """The result columns of one chunk, with send outcomes merged in."""
+    blank = pd.Series("", index=rows.index, dtype="str")
+    out = pd.DataFrame(
+        {
+            "row": rows.index.astype("int64"),
+            "status": rows["status"],
+            "http_status": blank,
+            "attempts": blank,
+            "error": rows["error"],
+            "caller_id": rows["caller_id"],
+            "email": rows["email"],
+            "lead_id": blank,
+            "trackdrive_number_plain": blank,
+            "sms_number_plain": blank,
+            "payload": rows["payload"].where(rows["status"] != RowStatus.INVALID.value, ""),
+            **{c: rows[c] for c in extra_columns},
+        },
+        index=rows.index,
+    )
+    if outcomes is None:
+        return out
+    valid = out.index[out["status"] == RowStatus.VALID.value]
+    if valid.empty:
+        return out
+    in_flight_outcome = Outcome(
+        0,
+        RowStatus.FAILED.value,
+        error="in flight when the run stopped: Trackdrive may or may not have "
+        "stored it; `leadimport rerun` sends it again",
+    )
+    unsent_outcome = Outcome(0, RowStatus.NOT_SENT.value, error=not_reached)
+    found = [
+        outcomes.get(row) or (in_flight_outcome if row in in_flight else unsent_outcome)
+        for row in valid.to_numpy(dtype="int64").tolist()
+    ]
+    columns = {
+        "status": [o.status for o in found],
+        "http_status": ["" if o.http_status is None else str(o.http_status) for o in found],
+        "attempts": [str(o.attempts) if o.attempts else "" for o in found],
+        "error": [o.error for o in found],
+        "lead_id": [o.lead_id for o in found],
+        "trackdrive_number_plain": [o.trackdrive_number_plain for o in found],
+        "sms_number_plain": [o.sms_number_plain for o in found],
+    }
+    for name, values in columns.items():
+        filled = out[name].astype("object")
+        filled.loc[valid] = values
+        out[name] = filled
+    return out
+
+
+def _report(
+    run_dir: Path,
+    job: Job,
+    journal: Journal | None,
+    not_reached: str = "",
+    first_pass: _FirstPass | None = None,
+) -> tuple[ResultsWriter, int]:
+    """Second pass: write results.csv and failures.csv; return the writer and blank rows."""
+    outcomes: dict[int, Outcome] | None = None
+    in_flight: set[int] = set()
+    if journal is not None:
+        outcomes, in_flight = journal.state()
+    writer: ResultsWriter | None = None
+    table: Table | None = None
+    replay = first_pass.replay() if first_pass else None
+    for table, chunk, rows in replay if replay is not None else _built(job):
+        if writer is None:
+            writer = _writer(run_dir, job, table)
+        merged = _merge(rows, outcomes, in_flight, not_reached, job.extra_columns)
+        bad = merged["status"].isin(_FAILURE_STATUSES)
+        writer.write(merged, chunk.frame, bad)
+    if writer is None or table is None:  # no data row in the window
+        table = table or job.source.open()
+        writer = _writer(run_dir, job, table)
+    writer.finish()
+    return writer, table.blank_rows
+
+
+def _writer(run_dir: Path, job: Job, table: Table) -> ResultsWriter:
+    hidden: set[str] = set()
+    if job.mapping.token.column is not None:
+        label = find_column(table, job.mapping.token.column)
+        hidden = {label} if label else set()
+    return ResultsWriter(run_dir, table.headers, hidden, job.extra_columns)
+
+
+def _exit_code(counts: dict[str, int], aborted: str | None, interrupted: bool) -> int:
+    if interrupted:
+        return EXIT_INTERRUPTED
+    if aborted:
+        return EXIT_ABORTED
+    if any(counts.get(s, 0) for s in _FAILURE_STATUSES):
+        return EXIT_ROWS_FAILED
+    return EXIT_OK
+
+
+def _summary(
+    job: Job,
+    run_dir: Path,
+    sha: str,
+    endpoint: str,
+    writer: ResultsWriter,
+    blank_rows: int,
+    started: float,
+    started_at: str,
+    report: SendReport | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Summary:
+    counts = dict(writer.tally.counts)
+    aborted = report.aborted if report else None
+    interrupted = report.interrupted if report else False
+    return Summary(
+        command=job.command,
+        run_dir=str(run_dir),
+        input=str(job.source.path),
+        input_sha256=sha,
+        mapping=str(job.mapping.path),
+        endpoint=endpoint,
+        rows=writer.tally.rows,
+        counts=counts,
+        blank_rows=blank_rows,
+        top_reasons=writer.tally.top_reasons(),
+        started_at=started_at,
+        finished_at=_now_iso(),
+        duration_s=round(time.monotonic() - started, 3),
+        requests=report.requests if report else 0,
+        retries=report.retries if report else 0,
+        throttled=report.throttled if report else 0,
+        aborted=aborted,
+        interrupted=interrupted,
+        exit_code=_exit_code(counts, aborted, interrupted),
+        extra=extra or {},
+    )
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).astimezone().isoformat(timespec="seconds")
+
+
+class LogFile(logging.FileHandler):
+    """A log file that never stops or garbles a run: a line lost to a full disk is dropped.
+
+    The journal is the record that matters (and stops the run when it cannot be written);
+    logging's default would print a traceback on stderr for every line it cannot write.
+    """
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        """Drop the line."""
+
+    def close(self) -> None:
+        """Close, even when the last lines cannot be flushed."""
+        with contextlib.suppress(OSError):
+            super().close()
+
+
+@contextlib.contextmanager
+def _run_log(run_dir: Path) -> Iterator[None]:
+    """Log this run's events to ``run.log`` in its folder (plain, timestamped lines)."""
+    handler = LogFile(run_dir / "run.log", encoding="utf-8")
+    handler.setFormatter(logging.Formatter(LOG_FORMAT, "%Y-%m-%d %H:%M:%S"))
+    log.addHandler(handler)
+    if log.level == logging.NOTSET or log.level > logging.INFO:
+        log.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+
+
+def _log_summary(summary: Summary) -> None:
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(summary.counts.items()))
+    log.info(
+        "%s finished in %.1f s: %d rows (%s); %d requests, %d retries, %d throttled; exit %d",
+        summary.command,
+        summary.duration_s,
+        summary.rows,
+        counts or "none",
+        summary.requests,
+        summary.retries,
+        summary.throttled,
+        summary.exit_code,
+    )
+    if summary.aborted:
+        log.error("aborted: %s", summary.aborted)
+    for item in summary.top_reasons:
+        log.info("  %d x %s (rows %s)", item["count"], item["reason"], item["rows"])
