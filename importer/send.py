@@ -12,52 +12,43 @@ What each answer means (see ``../shared/trackdrive-api.md``):
     timeouts, connection errors  a 429 also slows the whole pool down
     401, 403                     the token is wrong: sending stops, the rest is ``not_sent``
     any other status             permanent: ``failed`` with the server's message
+
+The rate limiter is in ``limiter.py``; reading answers and putting failures into words
+(without the token) in ``responses.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import email.utils
-import errno
 import json
 import logging
-import math
 import random
-import re
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from enum import Enum
-from http import HTTPStatus
 from ipaddress import IPv6Address, ip_address
 from typing import Any, Protocol
-from urllib.parse import quote, quote_plus
 
 import aiohttp
-import orjson
 from yarl import URL
 
 from importer import __version__
 from importer.errors import ConfigError
+from importer.limiter import _Limiter as _Limiter
+from importer.responses import _describe, _scrub, _without_query
+from importer.responses import _retry_after as _retry_after
+from importer.responses import parse_response as parse_response
 
 log = logging.getLogger(__name__)
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 TOKEN_REJECTED_STATUSES = frozenset({401, 403})
 
-# After 429s the rate never drops below this (requests/s), nor above the configured rate.
-_MIN_RATE = 1.0
-# Recovery after 429s: the rate climbs back by this share of its target per second of
-# successful sending, so from half the rate to all of it takes about 5 s.
-_RECOVERY_PER_S = 0.1
-# A Retry-After longer than this is cut to it: a run must not hang for a day on one header.
-_MAX_RETRY_AFTER_S = 300.0
 # Rows waiting for an earlier row with the same key; beyond this, stop reading the input
 # until some are sent (a file where every row has one caller_id must not fill memory).
 _MAX_PARKED = 4096
-_MAX_ERROR_CHARS = 300
 _MAX_URL_CACHE = 256
 
 
@@ -173,129 +164,6 @@ async def send_rows(
         headers={"Accept": "application/json", "User-Agent": f"leadimport/{__version__}"},
     ) as session:
         return await _Sender(requests, settings, observer, session).run(stop)
-
-
-class _Limiter:
-    """When requests may start: one every 1/rate s, slower after 429s, none during a hold.
-
-    Waiting starts queue up (first come, first served) and one timer releases them one at
-    a time, each at least 1/rate after the previous release, so over any 1-s window at most
-    rate + 1 requests start, with no initial burst, even when the event loop was busy
-    elsewhere (a late timer releases one start and re-spaces from then). Hand-written
-    rather than aiolimiter's AsyncLimiter(1, 1/rate), which spaces starts the same way but
-    cannot change its rate while tasks wait on it and has no "no starts until T" for
-    Retry-After; both are a few lines here.
-    """
-
-    def __init__(self, rate: float | None, clock: Callable[[], float]) -> None:
-        self.ceiling = rate or None  # the configured rate
-        self.rate = self.ceiling  # the current rate; None = unlimited
-        self.active = self.rate is not None  # False: starts need not call acquire()
-        self.recovering = False  # below the target after 429s: succeeded() raises the rate
-        self.now = clock  # the event loop's clock, so timers and times agree
-        self._floor = min(_MIN_RATE, rate) if rate else _MIN_RATE
-        self._target = self.ceiling
-        self._last = -math.inf  # when the previous start was let go
-        self._hold = -math.inf  # no start before this (Retry-After)
-        self._waiters: deque[asyncio.Future[bool]] = deque()
-        self._timer: asyncio.TimerHandle | None = None
-        self._closed = False
-        self._cut_at = -math.inf
-        self._grown_at = 0.0
-
-    def _due(self) -> float:
-        return max(self._last + (1.0 / self.rate if self.rate else 0.0), self._hold)
-
-    async def acquire(self) -> bool:
-        """Wait for this start's turn; False if the limiter was closed (sending stopped)."""
-        if self._closed:
-            return False
-        now = self.now()
-        if not self._waiters and now >= self._due():
-            self._last = now
-            if self.rate is None:
-                self.active = False  # a hold in unlimited mode is over
-            return True
-        waiter = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
-        if self._timer is None:
-            self._arm()
-        return await waiter
-
-    def _arm(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        if self._waiters and not self._closed:
-            self._timer = asyncio.get_running_loop().call_at(self._due(), self._release)
-
-    def _release(self) -> None:
-        # The due time is checked again here, so a cut or a hold that came after the timer
-        # was set takes effect without touching it.
-        self._timer = None
-        while self._waiters and self._waiters[0].done():
-            self._waiters.popleft()  # its task was cancelled
-        now = self.now()
-        if self._waiters and now >= self._due() - 1e-6:
-            self._last = now
-            self._waiters.popleft().set_result(True)
-            if self.rate is None:  # unlimited, after a hold: everyone may go
-                while self._waiters:
-                    waiter = self._waiters.popleft()
-                    if not waiter.done():
-                        waiter.set_result(True)
-        self._arm()
-
-    def close(self) -> None:
-        """Let every waiting start know that sending stopped; later ones too."""
-        self._closed = True
-        self._arm()
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(False)
-
-    def hold(self, until: float) -> None:
-        """No start before ``until`` (on ``now()``'s clock)."""
-        if until > self._hold:
-            self._hold = until
-            self.active = True
-
-    def throttled(self, started_at: float, observed_rate: float) -> None:
-        """Slow down after a 429 to a request that started at ``started_at``.
-
-        Halve the rate once per round: a 429 to a request that started before the last cut
-        was caused by the old rate, which that cut already answered. Unlimited sending
-        starts from the throughput observed so far, and returns to unlimited once it has
-        recovered to it.
-        """
-        if started_at < self._cut_at:
-            return
-        now = self.now()
-        if self.rate is None:
-            self._target = max(observed_rate, self._floor)
-            current = self._target
-            self._last = now  # unlimited starts are not tracked; they were continuous
-        else:
-            current = self.rate
-        self.rate = max(self._floor, current / 2)
-        self.active = self.recovering = True
-        self._cut_at = self._grown_at = now
-        log.debug("throttled by the endpoint: rate lowered to %.2f/s", self.rate)
-
-    def succeeded(self) -> None:
-        """Raise the rate toward its target after a success (only called while recovering)."""
-        now = self.now()
-        elapsed = min(now - self._grown_at, 1.0)
-        self._grown_at = now
-        target = self._target or self._floor
-        rate = min(target, (self.rate or target) + target * _RECOVERY_PER_S * elapsed)
-        self.rate = rate
-        if rate >= target:
-            self.recovering = False
-            if self.ceiling is None:
-                self.rate = None
-                self.active = self._hold > now or bool(self._waiters)
 
 
 class _Sender:
@@ -592,194 +460,6 @@ def _encode(body: Mapping[str, Any] | str | bytes) -> bytes:
     if isinstance(body, str):
         return body.encode()
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-
-
-def _scrub(text: str, token: str) -> str:
-    """``text`` without the token in any form a server may echo it in.
-
-    As written, percent- or form-encoded, JSON-escaped, or as yarl put it in the query
-    string; ignoring case, so ``%2f`` and ``%2F`` both go.
-    """
-    if not token:
-        return text
-    query = URL("http://h/").with_query(lead_token=token).raw_query_string.partition("=")[2]
-    forms = {
-        token,
-        quote(token, safe=""),
-        quote(token),
-        quote_plus(token),
-        query,
-        json.dumps(token)[1:-1],
-    }
-    pattern = "|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True) if f)
-    return re.sub(pattern, "[lead token]", text, flags=re.IGNORECASE)
-
-
-def _without_query(url: str) -> str:
-    try:
-        return str(URL(url).with_query(None).with_fragment(None))
-    except (ValueError, TypeError):
-        return "another address"
-
-
-def _describe(exc: BaseException, timeout_s: float) -> tuple[str, bool]:
-    """A one-line description of a network failure, and whether it is worth retrying.
-
-    Built from the exception's type, never its text: aiohttp's messages can hold the URL,
-    and with it the token.
-    """
-    if isinstance(exc, TimeoutError):
-        return f"timed out after {timeout_s:g} s", True
-    if isinstance(exc, aiohttp.ClientSSLError):
-        # The same on every attempt: retrying cannot help.
-        if isinstance(exc, aiohttp.ClientConnectorCertificateError):
-            return "the endpoint's TLS certificate could not be verified", False
-        return "TLS error while connecting to the endpoint", False
-    if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return "connection dropped", True
-    if isinstance(exc, aiohttp.ClientPayloadError):
-        return "connection dropped while reading the answer", True
-    dns_error = getattr(aiohttp, "ClientConnectorDNSError", None)
-    if dns_error is not None and isinstance(exc, dns_error):
-        return "cannot resolve the endpoint's host name", True
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        if isinstance(exc.os_error, ConnectionRefusedError):
-            return "connection refused", True
-        return f"cannot connect to the endpoint ({exc.os_error.strerror or 'network error'})", True
-    if isinstance(exc, ConnectionResetError) or getattr(exc, "errno", None) == errno.ECONNRESET:
-        return "connection reset", True
-    if isinstance(exc, aiohttp.ClientOSError):
-        return f"connection error ({exc.strerror or type(exc).__name__})", True
-    if isinstance(exc, aiohttp.InvalidURL):
-        return "the endpoint URL is invalid", False
-    return f"connection error ({type(exc).__name__})", True
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a Retry-After header (seconds or an HTTP date), or None."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - datetime.now(UTC)).total_seconds()
-    if not math.isfinite(seconds):
-        return None
-    return min(max(seconds, 0.0), _MAX_RETRY_AFTER_S)
-
-
-# -- reading answers ------------------------------------------------------------------------
-
-
-def parse_response(status: int, reason: str, body: bytes) -> tuple[bool, str, str, str, str]:
-    """Read an answer defensively: ``(ok, error, lead_id, tracking number, SMS number)``.
-
-    Success is any 2xx, whatever the body. The lead is under the key ``metadata.root``
-    names, else under ``lead``, else the body itself; ``id`` (or ``uuid``) is its id; the
-    assigned numbers are looked up in the lead, then at the top level. An error reads
-    ``HTTP 422: field: message; field: message`` from ``errors``, else ``error``, else
-    ``message``, else ``HTTP 503 Service Unavailable`` from the status line.
-    """
-    document = _json(body)
-    if 200 <= status < 300:
-        if not isinstance(document, dict):
-            return True, "", "", "", ""
-        lead = _lead(document)
-        lead_id = _text(lead.get("id")) or _text(lead.get("uuid"))
-        numbers = [
-            _text(lead.get(name)) or _text(document.get(name))
-            for name in ("trackdrive_number_plain", "sms_number_plain")
-        ]
-        return True, "", lead_id, numbers[0], numbers[1]
-    message = _message(document)
-    if message:
-        error = f"HTTP {status}: {message}"
-    else:
-        phrase = " ".join(reason.split()) or _phrase(status)
-        error = f"HTTP {status} {phrase}".rstrip()
-    return False, _clip(error), "", "", ""
-
-
-def _json(body: bytes) -> Any:
-    if not body:
-        return None
-    try:
-        return orjson.loads(body)
-    except (ValueError, RecursionError):
-        return None
-
-
-def _lead(document: dict[str, Any]) -> dict[str, Any]:
-    metadata = document.get("metadata")
-    root = metadata.get("root") if isinstance(metadata, dict) else None
-    if isinstance(root, str) and isinstance(document.get(root), dict):
-        return document[root]  # type: ignore[no-any-return]
-    if isinstance(document.get("lead"), dict):
-        return document["lead"]  # type: ignore[no-any-return]
-    return document
-
-
-def _text(value: Any) -> str:
-    """A scalar as text; "" for anything else (None, booleans, lists, objects)."""
-    if isinstance(value, str):
-        return value.strip()
-    if isinstance(value, bool) or value is None:
-        return ""
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float) and math.isfinite(value):
-        return str(int(value)) if value.is_integer() else str(value)
-    return ""
-
-
-def _message(document: Any) -> str:
-    """The server's error message: ``errors`` flattened, else ``error``, else ``message``."""
-    if not isinstance(document, dict):
-        return "; ".join(_flatten(document))
-    for name in ("errors", "error", "message"):
-        value = document.get(name)
-        if isinstance(value, dict) and isinstance(value.get("message"), str) and name != "errors":
-            value = value["message"]  # {"error": {"code": …, "message": "…"}}
-        parts = _flatten(value)
-        if parts:
-            return "; ".join(parts)
-    return ""
-
-
-def _flatten(value: Any, prefix: str = "", depth: int = 0) -> list[str]:
-    """``{"caller_id": ["is invalid"], "data": {"x": "bad"}}`` → ``caller_id: is invalid``, …"""
-    if depth > 8:
-        return []
-    if isinstance(value, dict):
-        parts = []
-        for name, item in value.items():
-            parts += _flatten(item, f"{prefix}.{name}" if prefix else str(name), depth + 1)
-        return parts
-    if isinstance(value, list):
-        return [part for item in value for part in _flatten(item, prefix, depth + 1)]
-    text = value if isinstance(value, str) else _text(value)
-    text = " ".join(text.split())
-    if not text:
-        return []
-    return [f"{prefix}: {text}" if prefix else text]
-
-
-def _phrase(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return ""
-
-
-def _clip(text: str) -> str:
-    return text if len(text) <= _MAX_ERROR_CHARS else text[: _MAX_ERROR_CHARS - 1] + "…"
 
 
 def is_loopback(url: str) -> bool:

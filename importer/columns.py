@@ -1,0 +1,97 @@
+"""What every column normalizer shares: the ``Normalized`` result and the pyarrow plumbing.
+
+A normalizer hands ``_by_distinct`` a parser of distinct cell values (a pyarrow array);
+``_finish`` blanks what failed, the other helpers build values and quote cells in messages.
+This module does no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+
+@dataclass(frozen=True, slots=True)
+class Normalized:
+    """A normalized column: values and per-cell errors, both indexed like the input."""
+
+    values: pd.Series  # normalized text; "" where the input was empty or invalid
+    errors: pd.Series  # "" where fine (or empty); else a message quoting the value
+
+
+# large_string everywhere: pandas' pyarrow-backed "str" columns use it, and pyarrow kernels
+# refuse to mix string and large_string arguments.
+_TEXT = pa.large_string()
+_QUOTE_LIMIT = 80  # longer cells are cut in messages so one garbage cell cannot flood a log
+
+_Parser = Callable[[pa.Array], tuple[pa.Array, pa.Array]]
+
+
+def _lit(text: str) -> pa.Scalar:
+    return pa.scalar(text, _TEXT)
+
+
+def _join(*parts: pa.Array | str) -> pa.Array:
+    return pc.binary_join_element_wise(
+        *[_lit(p) if isinstance(p, str) else p for p in parts], _lit("")
+    )
+
+
+def _quoted(text: pa.Array) -> pa.Array:
+    short = pc.utf8_slice_codeunits(text, 0, _QUOTE_LIMIT)
+    long = pc.greater(pc.utf8_length(text), _QUOTE_LIMIT)
+    return _join("'", pc.if_else(long, _join(short, "…"), short), "'")
+
+
+def _quote(text: str) -> str:
+    return f"'{text[:_QUOTE_LIMIT]}…'" if len(text) > _QUOTE_LIMIT else f"'{text}'"
+
+
+def _blank(n: int) -> pa.Array:
+    return pc.fill_null(pa.nulls(n, _TEXT), _lit(""))
+
+
+def _mask(array: pa.Array) -> np.ndarray:
+    """A boolean pyarrow array as a numpy mask, null counting as False."""
+    return np.asarray(pc.fill_null(array, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _matches(text: pa.Array, pattern: str) -> np.ndarray:
+    return _mask(pc.match_substring_regex(text, pattern))
+
+
+def _series(array: pa.Array, index: pd.Index) -> pd.Series:
+    return pd.Series(pd.array(array, dtype="str"), index=index, copy=False)
+
+
+def _by_distinct(s: pd.Series, parse: _Parser) -> Normalized:
+    """Run ``parse`` once per distinct cell value and spread the results back over ``s``."""
+    if not isinstance(s.dtype, pd.StringDtype):
+        s = s.astype("str")
+    s = s.fillna("")
+    codes, uniques = pd.factorize(s.array)
+    distinct = pa.array(uniques)
+    if isinstance(distinct, pa.ChunkedArray):  # what pandas hands over for an empty column
+        distinct = distinct.combine_chunks()
+    values, errors = parse(pc.cast(distinct, _TEXT))
+    take = pa.array(codes)
+    return Normalized(
+        _series(pc.take(values, take), s.index), _series(pc.take(errors, take), s.index)
+    )
+
+
+def _finish(
+    text: pa.Array, ok: np.ndarray, values: pa.Array, errors: pa.Array
+) -> tuple[pa.Array, pa.Array]:
+    """Blank the value of every failed cell and the error of every good or empty cell."""
+    empty = _mask(pc.equal(text, _lit("")))
+    bad = ~ok & ~empty
+    return (
+        pc.if_else(pa.array(ok & ~empty), values, _lit("")),
+        pc.if_else(pa.array(bad), errors, _lit("")),
+    )

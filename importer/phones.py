@@ -1,0 +1,310 @@
+"""Phone numbers to E.164, a whole column at a time, and the time zone a number rings in.
+
+The common North American layouts go through a vectorized fast path (RE2 over the distinct
+cells, validated against phonenumbers' own metadata); phonenumbers is called one value at a
+time only for the rest, so that its verdict and wording stay the single source of truth.
+This module does no I/O.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+import phonenumbers
+import pyarrow as pa
+import pyarrow.compute as pc
+from phonenumbers import timezone as phone_zones
+
+from importer.columns import (
+    _TEXT,
+    Normalized,
+    _blank,
+    _by_distinct,
+    _finish,
+    _join,
+    _lit,
+    _mask,
+    _matches,
+    _quote,
+)
+from importer.times import _zone_exists
+
+# The common North American layouts: "(800) 450-6787", "800.450.6787", "1-800-450-6787",
+# "+1 800 450 6787", "8004506787", "18004506787", "+18004506787". The area code starts with
+# 2-9, so the national number is exactly the 10 digits captured (what phonenumbers would
+# keep); whether it exists is decided by _nanp_valid, never by this pattern.
+_NANP_BODY = (
+    r"(?:\((?P<area>[2-9]\d\d)\)[ .-]?|(?P<area2>[2-9]\d\d)[ .-]?)"
+    r"(?P<exchange>\d{3})[ .-]?(?P<line>\d{4})$"
+)
+_NANP_FAST = r"^(?:\+?1[ .-]?)?" + _NANP_BODY  # region is a NANP one: "+1"/"1" optional
+_NANP_FAST_PLUS = r"^\+1[ .-]?" + _NANP_BODY  # any other region: only an explicit +1
+_EXCEL_FLOAT = r"^(\+?\d+)\.0+$"  # a numeric Excel cell read back as text: 8004506787.0
+
+# The order of phonenumbers' own _number_type_helper; a number is valid for a region when
+# it fits the region's general pattern and any one of these.
+_NUMBER_TYPES = (
+    "premium_rate",
+    "toll_free",
+    "shared_cost",
+    "voip",
+    "personal_number",
+    "pager",
+    "uan",
+    "voicemail",
+    "fixed_line",
+    "mobile",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _NanpRegion:
+    leading: str | None  # phonenumbers' leading_digits, anchored at the start
+    general: str | None  # full-match pattern; None: the region has no 10-digit numbers
+    types: str | None  # full-match union of the number-type patterns
+
+
+def _ten_digit_pattern(desc: phonenumbers.PhoneNumberDesc | None) -> str | None:
+    if desc is None or not desc.national_number_pattern:
+        return None
+    if desc.possible_length and 10 not in desc.possible_length:
+        return None
+    return desc.national_number_pattern
+
+
+@functools.cache
+def _nanp_regions() -> tuple[_NanpRegion, ...]:
+    """The +1 regions' validation patterns, read from phonenumbers' own metadata.
+
+    is_valid_number(+1 NNNNNNNNNN) walks these regions in this order: a region with
+    leading digits claims the number if they match (valid if its patterns fit), a region
+    without claims it only if its patterns fit. _nanp_valid replays that walk with RE2 over
+    whole columns, so the fast path accepts exactly what phonenumbers accepts; the test
+    suite checks the two agree.
+    """
+    regions = []
+    for code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE[1]:
+        meta = phonenumbers.PhoneMetadata.metadata_for_region(code, None)
+        if meta is None:
+            continue
+        types = [p for name in _NUMBER_TYPES if (p := _ten_digit_pattern(getattr(meta, name)))]
+        general = _ten_digit_pattern(meta.general_desc)
+        regions.append(
+            _NanpRegion(
+                leading=f"^(?:{meta.leading_digits})" if meta.leading_digits else None,
+                general=f"^(?:{general})$" if general and types else None,
+                types="^(?:" + "|".join(f"(?:{p})" for p in types) + ")$" if types else None,
+            )
+        )
+    return tuple(regions)
+
+
+def _nanp_fits(numbers: pa.Array, region: _NanpRegion) -> np.ndarray:
+    if region.general is None or region.types is None:
+        return np.zeros(len(numbers), dtype=bool)
+    return _matches(numbers, region.general) & _matches(numbers, region.types)
+
+
+def _nanp_valid(numbers: pa.Array) -> np.ndarray:
+    """Which 10-digit national numbers (null: not a candidate) phonenumbers deems valid."""
+    valid = np.zeros(len(numbers), dtype=bool)
+    pending = np.flatnonzero(_mask(pc.is_valid(numbers)))
+    for region in _nanp_regions():
+        if not len(pending):
+            break
+        subset = pc.take(numbers, pa.array(pending))
+        if region.leading is not None:
+            claimed = _matches(subset, region.leading)
+            valid[pending[claimed]] = _nanp_fits(pc.filter(subset, pa.array(claimed)), region)
+        else:
+            claimed = _nanp_fits(subset, region)
+            valid[pending[claimed]] = True
+        pending = pending[~claimed]
+    return valid
+
+
+_SCIENTIFIC = re.compile(r"[+-]?\d+(?:[.,]\d*)?[eE][+-]?\d+")
+# Trackdrive dials caller_id as written and has no field for an extension, and a number
+# with an extension usually reaches a switchboard rather than the lead. Dropping the
+# extension would silently call the wrong person, so such cells are refused instead.
+_EXTENSION = re.compile(r"(?P<ext>(?:ext(?:ension)?|x|#)\.?:?\s*\d{1,7})$", re.IGNORECASE)
+_SEPARATORS = re.compile(r"[/,;|&\n]|\b(?:or|and)\b", re.IGNORECASE)
+_LETTER = re.compile(r"[^\W\d_]")
+_DIGIT = re.compile(r"\d")
+
+_LENGTH_REASONS = {
+    phonenumbers.ValidationResult.TOO_SHORT: ": too few digits",
+    phonenumbers.ValidationResult.TOO_LONG: ": too many digits",
+    phonenumbers.ValidationResult.INVALID_LENGTH: ": wrong number of digits",
+    phonenumbers.ValidationResult.IS_POSSIBLE_LOCAL_ONLY: ": the area code is missing",
+}
+
+
+def _phone_slow(text: str, shown: str, region: str) -> tuple[str, str]:
+    """One phone that the fast path did not accept: (E.164, "") or ("", message)."""
+    quoted = _quote(shown)
+    if _SCIENTIFIC.fullmatch(text):
+        return (
+            "",
+            f"{quoted} is in scientific notation: digits were lost; format the column as text",
+        )
+    # Patterns here are linear in the cell's length (no nested repeats), so a pasted
+    # paragraph cannot stall the run.
+    match = _EXTENSION.search(text)
+    if match and _DIGIT.search(text[: match.start()]) and not _LETTER.search(text[: match.start()]):
+        return "", (
+            f"{quoted} has an extension ({match['ext']}) and Trackdrive cannot dial one; "
+            "keep only the main number"
+        )
+    parts = _SEPARATORS.split(text)
+    if sum(len(_DIGIT.findall(part)) >= 7 for part in parts) >= 2:
+        return "", f"{quoted} holds more than one phone number; keep one number per cell"
+    if _LETTER.search(text):
+        return "", f"{quoted} contains letters; write the phone number in digits"
+    calling_code = phonenumbers.country_code_for_region(region)
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException as exc:
+        if exc.error_type == phonenumbers.NumberParseException.INVALID_COUNTRY_CODE:
+            return "", f"{quoted} has an unknown country code"
+        reason = {
+            phonenumbers.NumberParseException.TOO_SHORT_NSN: ": too few digits",
+            phonenumbers.NumberParseException.TOO_SHORT_AFTER_IDD: ": too few digits",
+            phonenumbers.NumberParseException.TOO_LONG: ": too many digits",
+        }.get(exc.error_type)
+        if reason is None:
+            return "", f"{quoted} is not a phone number"
+        return "", f"{quoted} is not a valid phone number for region {region}{reason}"
+    if number.extension:
+        return "", (
+            f"{quoted} has an extension ({number.extension}) and Trackdrive cannot dial one; "
+            "keep only the main number"
+        )
+    if phonenumbers.is_valid_number(number):
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), ""
+    where = (
+        f"region {region}"
+        if number.country_code == calling_code
+        else f"country code +{number.country_code}"
+    )
+    possible = phonenumbers.is_possible_number_with_reason(number)
+    if (
+        possible == phonenumbers.ValidationResult.IS_POSSIBLE_LOCAL_ONLY
+        and where != f"region {region}"
+    ):
+        possible = phonenumbers.ValidationResult.TOO_SHORT  # a country code but no area code
+    reason = _LENGTH_REASONS.get(possible, "")
+    return "", f"{quoted} is not a valid phone number for {where}{reason}"
+
+
+def _check_region(region: str) -> str:
+    code = region.strip().upper()
+    if code not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(
+            f"unknown phone region {region!r}; use a two-letter country code such as US or CA"
+        )
+    return code
+
+
+def normalize_phones(s: pd.Series, region: str) -> Normalized:
+    """Phone numbers to E.164 (``+18004506787``), reading numbers without a country code
+    as numbers of ``region``."""
+    region = _check_region(region)
+    fast = _NANP_FAST if phonenumbers.country_code_for_region(region) == 1 else _NANP_FAST_PLUS
+
+    def parse(distinct: pa.Array) -> tuple[pa.Array, pa.Array]:
+        shown = pc.utf8_trim_whitespace(distinct)
+        text = pc.replace_substring_regex(shown, _EXCEL_FLOAT, r"\1")
+        parts = pc.extract_regex(text, fast)
+        national = pc.if_else(
+            pc.is_valid(parts),
+            _join(*(pc.struct_field(parts, f) for f in ("area", "area2", "exchange", "line"))),
+            pa.scalar(None, _TEXT),
+        )
+        ok = _nanp_valid(national)
+        values = pc.if_else(pa.array(ok), _join("+1", pc.fill_null(national, _lit(""))), _lit(""))
+        errors = _blank(len(distinct))
+        slow = np.flatnonzero(~ok & ~_mask(pc.equal(text, _lit(""))))
+        if len(slow):
+            picks = pa.array(slow)
+            results = [
+                _phone_slow(t, q, region)
+                for t, q in zip(
+                    pc.take(text, picks).to_pylist(), pc.take(shown, picks).to_pylist(), strict=True
+                )
+            ]
+            where = np.zeros(len(distinct), dtype=bool)
+            where[slow] = True
+            values = pc.replace_with_mask(
+                values, pa.array(where), pa.array([v for v, _ in results], _TEXT)
+            )
+            errors = pc.replace_with_mask(
+                errors, pa.array(where), pa.array([e for _, e in results], _TEXT)
+            )
+            ok[slow] = [not e for _, e in results]
+        return _finish(text, ok, values, errors)
+
+    return _by_distinct(s, parse)
+
+
+def phone_timezone(e164: str) -> str | None:
+    """The IANA time zone of a phone number, the westernmost if it spans several; None if
+    unknown.
+
+    Westernmost means the lowest UTC offset, so a time meant as "09:30 local" is never
+    earlier than 09:30 for anyone the number might reach. A non-geographic number (a +1
+    800 toll-free number is listed in every NANP zone) has no local time: None, so the
+    caller falls back to its default zone instead of Pago Pago's.
+    """
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return None
+    zones = tuple(
+        sorted(
+            z
+            for z in phone_zones.time_zones_for_number(number)
+            if z != phone_zones.UNKNOWN_TIMEZONE
+        )
+    )
+    if number_type(number) in _NON_GEOGRAPHIC:
+        return None
+    return _westernmost(zones, datetime.now(UTC).year)
+
+
+_NON_GEOGRAPHIC = frozenset(
+    {
+        phonenumbers.PhoneNumberType.TOLL_FREE,
+        phonenumbers.PhoneNumberType.PREMIUM_RATE,
+        phonenumbers.PhoneNumberType.SHARED_COST,
+        phonenumbers.PhoneNumberType.PERSONAL_NUMBER,
+        phonenumbers.PhoneNumberType.UAN,
+        phonenumbers.PhoneNumberType.VOIP,
+    }
+)
+
+
+def number_type(number: phonenumbers.PhoneNumber) -> int:
+    """phonenumbers' type of ``number`` (toll-free, mobile, …)."""
+    return int(phonenumbers.number_type(number))
+
+
+@functools.lru_cache(maxsize=1024)
+def _westernmost(zones: tuple[str, ...], year: int) -> str | None:
+    # Compare winter and summer offsets together: Phoenix (-7/-7) is west of Denver (-7/-6)
+    # because its local time is never later.
+    def offset(zone: str) -> float:
+        info = ZoneInfo(zone)
+        return sum(
+            (datetime(year, month, 15, 12, tzinfo=info).utcoffset() or timedelta(0)).total_seconds()
+            for month in (1, 7)
+        )
+
+    known = [z for z in zones if _zone_exists(z)]
+    return min(known, key=lambda z: (offset(z), z)) if known else None

@@ -1,0 +1,214 @@
+"""Read the endpoint's answers, and put what went wrong into one line without the token.
+
+``parse_response`` reads a status and body defensively, ``_retry_after`` a Retry-After
+header; ``_describe`` names a network failure, ``_scrub`` takes the lead token out of any
+text a server may echo it in. Nothing here sends, waits or logs.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import errno
+import json
+import math
+import re
+from datetime import UTC, datetime
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import quote, quote_plus
+
+import aiohttp
+import orjson
+from yarl import URL
+
+# A Retry-After longer than this is cut to it: a run must not hang for a day on one header.
+_MAX_RETRY_AFTER_S = 300.0
+_MAX_ERROR_CHARS = 300
+
+
+def _scrub(text: str, token: str) -> str:
+    """``text`` without the token in any form a server may echo it in.
+
+    As written, percent- or form-encoded, JSON-escaped, or as yarl put it in the query
+    string; ignoring case, so ``%2f`` and ``%2F`` both go.
+    """
+    if not token:
+        return text
+    query = URL("http://h/").with_query(lead_token=token).raw_query_string.partition("=")[2]
+    forms = {
+        token,
+        quote(token, safe=""),
+        quote(token),
+        quote_plus(token),
+        query,
+        json.dumps(token)[1:-1],
+    }
+    pattern = "|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True) if f)
+    return re.sub(pattern, "[lead token]", text, flags=re.IGNORECASE)
+
+
+def _without_query(url: str) -> str:
+    try:
+        return str(URL(url).with_query(None).with_fragment(None))
+    except (ValueError, TypeError):
+        return "another address"
+
+
+def _describe(exc: BaseException, timeout_s: float) -> tuple[str, bool]:
+    """A one-line description of a network failure, and whether it is worth retrying.
+
+    Built from the exception's type, never its text: aiohttp's messages can hold the URL,
+    and with it the token.
+    """
+    if isinstance(exc, TimeoutError):
+        return f"timed out after {timeout_s:g} s", True
+    if isinstance(exc, aiohttp.ClientSSLError):
+        # The same on every attempt: retrying cannot help.
+        if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+            return "the endpoint's TLS certificate could not be verified", False
+        return "TLS error while connecting to the endpoint", False
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "connection dropped", True
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return "connection dropped while reading the answer", True
+    dns_error = getattr(aiohttp, "ClientConnectorDNSError", None)
+    if dns_error is not None and isinstance(exc, dns_error):
+        return "cannot resolve the endpoint's host name", True
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        if isinstance(exc.os_error, ConnectionRefusedError):
+            return "connection refused", True
+        return f"cannot connect to the endpoint ({exc.os_error.strerror or 'network error'})", True
+    if isinstance(exc, ConnectionResetError) or getattr(exc, "errno", None) == errno.ECONNRESET:
+        return "connection reset", True
+    if isinstance(exc, aiohttp.ClientOSError):
+        return f"connection error ({exc.strerror or type(exc).__name__})", True
+    if isinstance(exc, aiohttp.InvalidURL):
+        return "the endpoint URL is invalid", False
+    return f"connection error ({type(exc).__name__})", True
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header (seconds or an HTTP date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    if not math.isfinite(seconds):
+        return None
+    return min(max(seconds, 0.0), _MAX_RETRY_AFTER_S)
+
+
+# -- reading answers ------------------------------------------------------------------------
+
+
+def parse_response(status: int, reason: str, body: bytes) -> tuple[bool, str, str, str, str]:
+    """Read an answer defensively: ``(ok, error, lead_id, tracking number, SMS number)``.
+
+    Success is any 2xx, whatever the body. The lead is under the key ``metadata.root``
+    names, else under ``lead``, else the body itself; ``id`` (or ``uuid``) is its id; the
+    assigned numbers are looked up in the lead, then at the top level. An error reads
+    ``HTTP 422: field: message; field: message`` from ``errors``, else ``error``, else
+    ``message``, else ``HTTP 503 Service Unavailable`` from the status line.
+    """
+    document = _json(body)
+    if 200 <= status < 300:
+        if not isinstance(document, dict):
+            return True, "", "", "", ""
+        lead = _lead(document)
+        lead_id = _text(lead.get("id")) or _text(lead.get("uuid"))
+        numbers = [
+            _text(lead.get(name)) or _text(document.get(name))
+            for name in ("trackdrive_number_plain", "sms_number_plain")
+        ]
+        return True, "", lead_id, numbers[0], numbers[1]
+    message = _message(document)
+    if message:
+        error = f"HTTP {status}: {message}"
+    else:
+        phrase = " ".join(reason.split()) or _phrase(status)
+        error = f"HTTP {status} {phrase}".rstrip()
+    return False, _clip(error), "", "", ""
+
+
+def _json(body: bytes) -> Any:
+    if not body:
+        return None
+    try:
+        return orjson.loads(body)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _lead(document: dict[str, Any]) -> dict[str, Any]:
+    metadata = document.get("metadata")
+    root = metadata.get("root") if isinstance(metadata, dict) else None
+    if isinstance(root, str) and isinstance(document.get(root), dict):
+        return document[root]  # type: ignore[no-any-return]
+    if isinstance(document.get("lead"), dict):
+        return document["lead"]  # type: ignore[no-any-return]
+    return document
+
+
+def _text(value: Any) -> str:
+    """A scalar as text; "" for anything else (None, booleans, lists, objects)."""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, bool) or value is None:
+        return ""
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float) and math.isfinite(value):
+        return str(int(value)) if value.is_integer() else str(value)
+    return ""
+
+
+def _message(document: Any) -> str:
+    """The server's error message: ``errors`` flattened, else ``error``, else ``message``."""
+    if not isinstance(document, dict):
+        return "; ".join(_flatten(document))
+    for name in ("errors", "error", "message"):
+        value = document.get(name)
+        if isinstance(value, dict) and isinstance(value.get("message"), str) and name != "errors":
+            value = value["message"]  # {"error": {"code": …, "message": "…"}}
+        parts = _flatten(value)
+        if parts:
+            return "; ".join(parts)
+    return ""
+
+
+def _flatten(value: Any, prefix: str = "", depth: int = 0) -> list[str]:
+    """``{"caller_id": ["is invalid"], "data": {"x": "bad"}}`` → ``caller_id: is invalid``, …"""
+    if depth > 8:
+        return []
+    if isinstance(value, dict):
+        parts = []
+        for name, item in value.items():
+            parts += _flatten(item, f"{prefix}.{name}" if prefix else str(name), depth + 1)
+        return parts
+    if isinstance(value, list):
+        return [part for item in value for part in _flatten(item, prefix, depth + 1)]
+    text = value if isinstance(value, str) else _text(value)
+    text = " ".join(text.split())
+    if not text:
+        return []
+    return [f"{prefix}: {text}" if prefix else text]
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= _MAX_ERROR_CHARS else text[: _MAX_ERROR_CHARS - 1] + "…"

@@ -1,0 +1,254 @@
+"""Dates and times to Trackdrive's ``YYYY-MM-DD HH:MM:SS +0000``, a whole column at a time.
+
+Each distinct cell is matched against a few layouts (ISO 8601, 7/23/2021, Jul 23 2021,
+23 Jul 2021, each with an optional time and offset) by pyarrow's RE2 kernels, and the
+calendar arithmetic runs in numpy. This module does no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from importer.columns import (
+    _TEXT,
+    Normalized,
+    _by_distinct,
+    _finish,
+    _join,
+    _lit,
+    _mask,
+    _matches,
+    _quoted,
+)
+
+_MONTHS = (
+    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
+    r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
+)
+_WEEKDAY = r"(?:(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*\.?,? )?"
+_ORDINAL = r"(?:st|nd|rd|th)?"
+_US_ZONES = r"[ecmp][sd]t|ak[sd]t|hst"
+# Optional time after the date: "T14:26:43.123-05:00", " 2:26 PM", ", 2:26 pm EST", " at 14:26".
+_CLOCK = (
+    r"(?:(?:t|,? (?:at )?)(?P<H>\d{1,2})"
+    r"(?::(?P<Mi>\d{2})(?::(?P<S>\d{2})(?:[.,](?P<F>\d{1,9}))?)?)?"
+    r" ?(?P<P>[ap]\.?m\.?)?"
+    rf"(?: ?(?P<Z>z|utc|gmt|(?:utc|gmt)? ?[+-]\d{{1,2}}(?::?\d{{2}})?|{_US_ZONES}))?)?$"
+)
+# Each layout, tried in this order on what the earlier ones did not match. Group names:
+# Y year, Mo month number, N month name, D day, A/B day and month in date_order.
+_LAYOUTS = (
+    r"(?i)^(?P<Y>\d{4})[-/.](?P<Mo>\d{1,2})[-/.](?P<D>\d{1,2})" + _CLOCK,  # ISO 8601, Excel
+    r"(?i)^(?P<A>\d{1,2})[-/.](?P<B>\d{1,2})[-/.](?P<Y>\d{4}|\d{2})" + _CLOCK,  # 7/23/2021
+    rf"(?i)^{_WEEKDAY}(?P<N>{_MONTHS})\.?[ -](?P<D>\d{{1,2}}){_ORDINAL},?[ -](?P<Y>\d{{4}})"
+    + _CLOCK,  # Jul 23, 2021
+    rf"(?i)^{_WEEKDAY}(?P<D>\d{{1,2}}){_ORDINAL}[ -](?P<N>{_MONTHS})\.?,?[ -](?P<Y>\d{{4}}|\d{{2}})"
+    + _CLOCK,  # 23 Jul 2021, 23-Jul-21, Fri, 23 Jul 2021 14:26:43 +0000
+)
+_MONTH_NAMES = pa.array(
+    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], _TEXT
+)
+# US abbreviations only: the product serves US call centres, and "CST" elsewhere would be
+# China or Cuba. Anything else must be written as an offset.
+_US_OFFSETS = {
+    "est": -5, "edt": -4, "cst": -6, "cdt": -5, "mst": -7, "mdt": -6,
+    "pst": -8, "pdt": -7, "akst": -9, "akdt": -8, "hst": -10,
+}  # fmt: skip
+_OFFSET = re.compile(r"(?:utc|gmt)? ?(?P<sign>[+-])(?P<h>\d{1,2})(?::?(?P<m>\d{2}))?")
+_DATE_ORDERS = ("MDY", "DMY")
+_TIME_HELP = "is not a date/time I can read; write it as YYYY-MM-DD HH:MM"
+
+
+def _offset_seconds(zone: str) -> int | None:
+    zone = zone.lower()
+    if zone in ("z", "utc", "gmt"):
+        return 0
+    if zone in _US_OFFSETS:
+        return _US_OFFSETS[zone] * 3600
+    match = _OFFSET.fullmatch(zone)
+    if match is None or int(match["h"]) > 14 or int(match["m"] or 0) > 59:
+        return None
+    seconds = int(match["h"]) * 3600 + int(match["m"] or 0) * 60
+    return -seconds if match["sign"] == "-" else seconds
+
+
+def _numbers(field: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """An extracted digit group as int64, and whether it was present."""
+    present = pc.not_equal(field, _lit(""))
+    values = pc.cast(pc.if_else(present, field, _lit("0")), pa.int64())
+    return np.asarray(values.to_numpy(zero_copy_only=False), dtype=np.int64), _mask(present)
+
+
+@dataclass(frozen=True, slots=True)
+class _Clock:
+    """Wall-clock instants (seconds since 1970, as if UTC) parsed from one layout."""
+
+    seconds: np.ndarray
+    ok: np.ndarray
+    offset: np.ndarray  # seconds east of UTC, for the cells that wrote one
+    aware: np.ndarray
+
+
+def _wall_clock(parts: pa.Array, month: np.ndarray, day: np.ndarray) -> _Clock:
+    year, _ = _numbers(pc.struct_field(parts, "Y"))
+    short_year = _mask(pc.equal(pc.utf8_length(pc.struct_field(parts, "Y")), 2))
+    # strptime's %y pivot: 69-99 are 1900s, 00-68 are 2000s.
+    year = np.where(short_year, np.where(year < 69, 2000 + year, 1900 + year), year)
+    hour, has_hour = _numbers(pc.struct_field(parts, "H"))
+    minute, has_minute = _numbers(pc.struct_field(parts, "Mi"))
+    second, _ = _numbers(pc.struct_field(parts, "S"))
+    meridiem = pc.utf8_lower(pc.utf8_slice_codeunits(pc.struct_field(parts, "P"), 0, 1))
+    has_meridiem = _mask(pc.not_equal(meridiem, _lit("")))
+    pm = _mask(pc.equal(meridiem, _lit("p")))
+
+    ok = (year >= 1900) & (year <= 2199) & (month >= 1) & (month <= 12) & (day >= 1)
+    ok &= ~has_hour | has_minute | has_meridiem  # "2021-07-23 14" is not a time
+    ok &= ~has_meridiem | ((hour >= 1) & (hour <= 12))
+    hour = np.where(has_meridiem, hour % 12 + 12 * pm, hour)
+    ok &= (hour <= 23) & (minute <= 59) & (second <= 59)
+    first = np.where(ok, (year - 1970) * 12 + month - 1, 0).astype("datetime64[M]")
+    date = first.astype("datetime64[D]") + np.where(ok, day - 1, 0)
+    ok &= date.astype("datetime64[M]") == first  # 31 June, 29 February 2025
+    seconds = date.astype(np.int64) * 86400 + hour * 3600 + minute * 60 + second
+
+    zone = pc.struct_field(parts, "Z")
+    aware = _mask(pc.not_equal(zone, _lit("")))
+    offset = np.zeros(len(parts), dtype=np.int64)
+    if aware.any():
+        distinct = pc.unique(pc.filter(zone, pa.array(aware)))
+        found = [_offset_seconds(z) for z in distinct.to_pylist()]
+        at = np.asarray(pc.fill_null(pc.index_in(zone, distinct), 0).to_numpy(zero_copy_only=False))
+        lookup = np.array([0 if f is None else f for f in found], dtype=np.int64)
+        bad = np.array([f is None for f in found], dtype=bool)
+        offset[aware] = lookup[at[aware]]
+        ok &= ~(aware & bad[at])
+    return _Clock(seconds, ok, offset, aware)
+
+
+def _clocks(parts: pa.Array, layout: int, date_order: str) -> tuple[_Clock, _Clock | None]:
+    """The layout's clock, and for day/month layouts the clock read in the other order."""
+    if layout == 0:
+        month, _ = _numbers(pc.struct_field(parts, "Mo"))
+        day, _ = _numbers(pc.struct_field(parts, "D"))
+        return _wall_clock(parts, month, day), None
+    if layout == 1:
+        a, _ = _numbers(pc.struct_field(parts, "A"))
+        b, _ = _numbers(pc.struct_field(parts, "B"))
+        month, day = (a, b) if date_order == "MDY" else (b, a)
+        return _wall_clock(parts, month, day), _wall_clock(parts, day, month)
+    name = pc.utf8_lower(pc.utf8_slice_codeunits(pc.struct_field(parts, "N"), 0, 3))
+    at = pc.fill_null(pc.index_in(name, _MONTH_NAMES), -1)
+    month = np.asarray(at.to_numpy(zero_copy_only=False), dtype=np.int64) + 1
+    day, _ = _numbers(pc.struct_field(parts, "D"))
+    return _wall_clock(parts, month, day), None
+
+
+def _zone_exists(zone: str) -> bool:
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def _check_time_settings(timezone: str, date_order: str) -> None:
+    if date_order not in _DATE_ORDERS:
+        raise ValueError(f"unknown date order {date_order!r}; use MDY or DMY")
+    if not _zone_exists(timezone):
+        raise ValueError(
+            f"unknown time zone {timezone!r}; use an IANA name such as America/New_York"
+        )
+
+
+def _parse_times(
+    distinct: pa.Array, timezone: str, date_order: str
+) -> tuple[np.ndarray, np.ndarray, pa.Array]:
+    """Distinct cells to (UTC seconds, ok, error messages)."""
+    n = len(distinct)
+    text = pc.utf8_trim_whitespace(distinct)
+    spaced = _matches(text, r"\s\s|[^\S ]")  # tabs, non-breaking or doubled spaces: rare
+    if spaced.any():
+        tidy = pc.replace_substring_regex(text, r"\s+", " ")
+        text = pc.if_else(pa.array(spaced), tidy, text)
+    seconds = np.zeros(n, dtype=np.int64)
+    ok = np.zeros(n, dtype=bool)
+    naive = np.zeros(n, dtype=bool)
+    other_order = np.zeros(n, dtype=bool)
+    pending = np.flatnonzero(_mask(pc.not_equal(text, _lit(""))))
+    for layout, pattern in enumerate(_LAYOUTS):
+        if not len(pending):
+            break
+        parts = pc.extract_regex(pc.take(text, pa.array(pending)), pattern)
+        matched = _mask(pc.is_valid(parts))
+        rows = pending[matched]
+        clock, swapped = _clocks(pc.filter(parts, pa.array(matched)), layout, date_order)
+        seconds[rows] = clock.seconds - clock.offset
+        ok[rows] = clock.ok
+        naive[rows] = ~clock.aware
+        if swapped is not None:
+            other_order[rows] = ~clock.ok & swapped.ok
+        pending = pending[~matched]
+
+    local = np.flatnonzero(ok & naive)
+    if len(local):
+        # A wall-clock time that does not exist (02:30 on the spring-forward night) moves to
+        # the first one that does (03:00); one that happens twice (01:30 on the fall-back
+        # night) is the earlier instant, daylight time (ambiguous=True), so a callback is
+        # never late.
+        stamps = pd.DatetimeIndex(seconds[local].astype("datetime64[s]")).tz_localize(
+            timezone, ambiguous=np.ones(len(local), dtype=bool), nonexistent="shift_forward"
+        )
+        seconds[local] = stamps.tz_convert("UTC").as_unit("s").asi8
+    message = _join(_quoted(text), " " + _TIME_HELP)
+    if other_order.any():
+        first, second = ("month", "day") if date_order == "MDY" else ("day", "month")
+        hint = (
+            f" (read as {first}/{second}/year because date_order is {date_order}; "
+            f"set date_order: {'DMY' if date_order == 'MDY' else 'MDY'} if the file writes the "
+            f"{second} first)"
+        )
+        message = pc.if_else(pa.array(other_order), _join(message, hint), message)
+    return seconds, ok, message
+
+
+def _format_seconds(seconds: np.ndarray) -> pa.Array:
+    stamps = pc.cast(pa.array(seconds.astype("datetime64[s]")), _TEXT)
+    return _join(stamps, " +0000")
+
+
+def normalize_times(s: pd.Series, timezone: str, date_order: str = "MDY") -> Normalized:
+    """Dates and times to ``YYYY-MM-DD HH:MM:SS +0000`` (UTC); times written without an
+    offset are wall-clock times in ``timezone``."""
+    _check_time_settings(timezone, date_order)
+
+    def parse(distinct: pa.Array) -> tuple[pa.Array, pa.Array]:
+        seconds, ok, errors = _parse_times(distinct, timezone, date_order)
+        text = pc.utf8_trim_whitespace(distinct)
+        return _finish(text, ok, _format_seconds(np.where(ok, seconds, 0)), errors)
+
+    return _by_distinct(s, parse)
+
+
+def parse_time(text: str, timezone: str, date_order: str = "MDY") -> datetime:
+    """One date/time (e.g. ``reschedule --at``) as an aware datetime in UTC; ValueError if
+    it cannot be read."""
+    _check_time_settings(timezone, date_order)
+    seconds, ok, errors = _parse_times(pa.array([text], _TEXT), timezone, date_order)
+    if not ok[0]:
+        raise ValueError(errors[0].as_py())
+    return datetime.fromtimestamp(int(seconds[0]), UTC)
+
+
+def format_time(dt: datetime) -> str:
+    """An aware datetime as Trackdrive's ``YYYY-MM-DD HH:MM:SS +0000`` in UTC."""
+    if dt.tzinfo is None or dt.utcoffset() is None:
+        raise ValueError(f"{dt.isoformat()} has no time zone; attach one before formatting")
+    return dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S +0000")
