@@ -17,11 +17,11 @@ from importer.cli.console import (
     _warn_endpoint,
 )
 from importer.cli.options import (
+    ReadOptions,
     _expand,
     _log_file,
     _notify,
     _send_options,
-    _source,
     batch_options,
     handle_errors,
     input_options,
@@ -77,10 +77,7 @@ def validate(
     limit: int | None,
     start_row: int | None,
     list_sheets: bool,
-    fmt: str | None,
-    sheet: str | None,
-    encoding: str | None,
-    delimiter: str | None,
+    reading: ReadOptions,
     verbose: bool,
     quiet: bool,
 ) -> None:
@@ -93,9 +90,9 @@ def validate(
     from importer import pipeline
 
     if list_sheets:
-        _print_sheets(file, fmt)
+        _print_sheets(file, reading.fmt)
         return
-    source = _source(file, fmt, sheet, encoding, delimiter)
+    source = reading.source(file)
     summary = pipeline.validate(
         source, mapping_path, out, pipeline.Window(start_row, limit), CliProgress(quiet)
     )
@@ -137,10 +134,7 @@ def run(
     ledger: Path,
     log_file: Path | None,
     notify_url: str | None,
-    fmt: str | None,
-    sheet: str | None,
-    encoding: str | None,
-    delimiter: str | None,
+    reading: ReadOptions,
     verbose: bool,
     quiet: bool,
     **send_kw: Any,
@@ -168,7 +162,7 @@ def run(
     if dry_run:
         worst = 0
         for path in paths:
-            source = _source(path, fmt, sheet, encoding, delimiter)
+            source = reading.source(path)
             summary = pipeline.validate(source, mapping_path, out, window, CliProgress(quiet))
             _print_summary(summary, quiet)
             worst = max(worst, summary.exit_code)
@@ -186,7 +180,7 @@ def run(
     try:
         with _log_file(log_file):
             for path in paths:
-                source = _source(path, fmt, sheet, encoding, delimiter)
+                source = reading.source(path)
                 try:
                     _confirm_large_send(source, endpoint, yes)
                     summary = pipeline.run(

@@ -13,8 +13,9 @@ import logging
 import sys
 import traceback
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import click
 
@@ -91,8 +92,46 @@ def window_options(func: F) -> F:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class ReadOptions:
+    """How to read the spreadsheet: --format, --sheet, --encoding, --delimiter."""
+
+    fmt: str | None = None
+    sheet: str | None = None
+    encoding: str | None = None
+    delimiter: str | None = None
+
+    def source(self, path: Path) -> Any:
+        """The input ``path`` read this way (a pipeline Source)."""
+        from importer.pipeline import Source
+
+        delimiter = self.delimiter
+        if delimiter is not None:
+            delimiter = "\t" if delimiter.lower() in ("tab", "\\t") else delimiter
+            if len(delimiter) != 1:
+                raise click.BadParameter(
+                    "must be one character, or 'tab'", param_hint="--delimiter"
+                )
+        return Source(
+            path, fmt=self.fmt, sheet=self.sheet, encoding=self.encoding, delimiter=delimiter
+        )
+
+
 def input_options(func: F) -> F:
-    """Options that say how to read the spreadsheet."""
+    """Options that say how to read the spreadsheet, passed on as ``reading: ReadOptions``."""
+
+    @functools.wraps(func)
+    def wrapper(
+        *args: Any,
+        fmt: str | None,
+        sheet: str | None,
+        encoding: str | None,
+        delimiter: str | None,
+        **kwargs: Any,
+    ) -> Any:
+        return func(*args, reading=ReadOptions(fmt, sheet, encoding, delimiter), **kwargs)
+
+    command: Any = wrapper
     for opt in reversed(
         [
             click.option(
@@ -112,20 +151,8 @@ def input_options(func: F) -> F:
             ),
         ]
     ):
-        func = opt(func)
-    return func
-
-
-def _source(
-    path: Path, fmt: str | None, sheet: str | None, encoding: str | None, delimiter: str | None
-) -> Any:
-    from importer.pipeline import Source
-
-    if delimiter is not None:
-        delimiter = "\t" if delimiter.lower() in ("tab", "\\t") else delimiter
-        if len(delimiter) != 1:
-            raise click.BadParameter("must be one character, or 'tab'", param_hint="--delimiter")
-    return Source(path, fmt=fmt, sheet=sheet, encoding=encoding, delimiter=delimiter)
+        command = opt(command)
+    return cast(F, command)
 
 
 def send_options(func: F) -> F:

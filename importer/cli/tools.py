@@ -18,11 +18,11 @@ from importer.cli.console import (
     _warn_endpoint,
 )
 from importer.cli.options import (
+    ReadOptions,
     _fail,
     _log_file,
     _notify,
     _send_options,
-    _source,
     handle_errors,
     input_options,
     send_options,
@@ -92,10 +92,7 @@ def reschedule(
     yes: bool,
     log_file: Path | None,
     notify_url: str | None,
-    fmt: str | None,
-    sheet: str | None,
-    encoding: str | None,
-    delimiter: str | None,
+    reading: ReadOptions,
     verbose: bool,
     quiet: bool,
     **send_kw: Any,
@@ -117,7 +114,7 @@ def reschedule(
         raise click.UsageError("give exactly one of --at TIME or --in DURATION")
     if local_time and at_text is None:
         raise click.UsageError("--local-time goes with --at")
-    source = _source(file, fmt, sheet, encoding, delimiter)
+    source = reading.source(file)
     base = load_mapping(mapping_path) if mapping_path else None
     column = pipeline.phone_column(source, base, caller_id_column)
     raw: dict[str, Any] = dict(base.raw) if base else {"version": 1}
@@ -190,17 +187,14 @@ def mapping_init(
     region: str,
     timezone: str,
     force: bool,
-    fmt: str | None,
-    sheet: str | None,
-    encoding: str | None,
-    delimiter: str | None,
+    reading: ReadOptions,
     verbose: bool,
     quiet: bool,
 ) -> None:
     """Suggest a commented mapping for FILE from its headers and a sample of its values."""
     from importer.suggest import render_mapping, suggest_mapping
 
-    table = _source(file, fmt, sheet, encoding, delimiter).open()
+    table = reading.source(file).open()
     text = render_mapping(
         suggest_mapping(table, region.upper(), timezone), file.name, region.upper(), timezone
     )
