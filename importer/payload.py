@@ -100,8 +100,10 @@ def bind(mapping: MappingConfig, table: Table, token: str | None) -> Plan:
     token_label = label_for("lead_token", mapping.token.column) if mapping.token.column else None
     if mapping.include_unmapped_columns:
         taken = {d.spec.name for d in data}
-        for header, label in zip(table.headers, table.columns, strict=True):
-            if label in used or label == token_label:
+        # A failures.csv imported again: its row and error columns are ours, not the lead's.
+        ours = len(FAILURE_COLUMNS) if tuple(table.headers[:2]) == FAILURE_COLUMNS else 0
+        for i, (header, label) in enumerate(zip(table.headers, table.columns, strict=True)):
+            if label in used or label == token_label or i < ours:
                 continue
             key = normalize.snake_case(header) or "column"
             base, n = key, 2
@@ -140,6 +142,10 @@ def _normalizer(
 
 TEXT = _TEXT = pa.large_string()
 _EMPTY = pa.scalar("", _TEXT)
+# What failures.csv puts in a token column instead of the token, and the columns it adds
+# before the original ones; both are recognised when that file is imported again.
+TOKEN_HIDDEN = "(hidden: lead token)"
+FAILURE_COLUMNS = ("row", "error")
 
 
 def _text(value: str) -> pa.Scalar:
@@ -262,6 +268,13 @@ def build_rows(chunk: Chunk, plan: Plan) -> pd.DataFrame:
         tokens = pc.utf8_trim_whitespace(text_array(frame[plan.token_label]))
         errors.append(
             _message(pc.equal(tokens, _EMPTY), f"{mapping.token.column}: no lead token in this row")
+        )
+        errors.append(
+            _message(
+                pc.equal(tokens, pa.scalar(TOKEN_HIDDEN, _TEXT)),
+                f"{mapping.token.column}: the lead token was hidden when failures.csv was "
+                "written; type this row's token back into the cell",
+            )
         )
         encoded = pc.dictionary_encode(tokens)
         prints = pa.array([token_fingerprint(t) for t in encoded.dictionary.to_pylist()], _TEXT)

@@ -20,8 +20,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from importer.errors import OutputError
+from importer.payload import FAILURE_COLUMNS, TOKEN_HIDDEN, text_array, text_series
 from importer.payload import TEXT as _TEXT
-from importer.payload import text_array, text_series
 
 RESULT_COLUMNS = [
     "row",
@@ -39,7 +39,6 @@ RESULT_COLUMNS = [
 RESULTS_FILE = "results.csv"
 FAILURES_FILE = "failures.csv"
 SUMMARY_FILE = "summary.json"
-TOKEN_HIDDEN = "(hidden: lead token)"
 
 _FORMULA_START = r"^[=@+\-\t\r]"
 _PLAIN_NUMBER = r"[+-]?\d+(?:[.,]\d+)?"
@@ -121,8 +120,10 @@ class ResultsWriter:
     ) -> None:
         self.run_dir = run_dir
         self.headers = headers
+        # A failures.csv imported again: its old row and error columns give way to new ones.
+        self._skip = len(FAILURE_COLUMNS) if tuple(headers[:2]) == FAILURE_COLUMNS else 0
         # The original headers head failures.csv: a header cell can be a formula too.
-        self._failure_headers = excel_safe(pd.Series(headers, dtype="str")).tolist()
+        self._failure_headers = excel_safe(pd.Series(headers[self._skip :], dtype="str")).tolist()
         self.hidden = hidden_columns
         self.columns = [*RESULT_COLUMNS, *extra_columns]
         self.tally = Tally()
@@ -155,16 +156,17 @@ class ResultsWriter:
             raise OutputError(f"{self._results}: cannot write results ({exc})") from None
         if not bad.any():
             return
-        failed = original.loc[bad[bad].index].copy()
-        for label in self.hidden:
-            failed[label] = TOKEN_HIDDEN
+        failed = original.loc[bad[bad].index].iloc[:, self._skip :].copy()
+        for label in self.hidden:  # an empty cell stays empty: it was the row's problem
+            failed[label] = failed[label].where(failed[label].str.strip() == "", TOKEN_HIDDEN)
         failed.columns = pd.Index(self._failure_headers)
         for position in range(failed.shape[1]):
             failed.iloc[:, position] = excel_safe(failed.iloc[:, position])
+        row_column, error_column = FAILURE_COLUMNS
         failed.insert(
-            0, "error", excel_safe(results.loc[failed.index, "error"]), allow_duplicates=True
+            0, error_column, excel_safe(results.loc[failed.index, "error"]), allow_duplicates=True
         )
-        failed.insert(0, "row", failed.index, allow_duplicates=True)
+        failed.insert(0, row_column, failed.index, allow_duplicates=True)
         try:
             failed.to_csv(self._failures, mode="a", header=not self._wrote_failures, index=False)
         except OSError as exc:
@@ -175,7 +177,7 @@ class ResultsWriter:
         """Move the finished files into place."""
         self._csv.close()
         if not self._wrote_failures:  # still write the headers
-            pd.DataFrame(columns=["row", "error", *self._failure_headers]).to_csv(
+            pd.DataFrame(columns=[*FAILURE_COLUMNS, *self._failure_headers]).to_csv(
                 self._failures, index=False
             )
         os.replace(self._results, self.run_dir / RESULTS_FILE)

@@ -252,3 +252,68 @@ def test_a_zip_code_column_formatted_00000_keeps_its_zero(tmp_path: Path) -> Non
     (row,) = read_results(tmp_path / "run")
     body = json.loads(row["payload"])
     assert (body["caller_id"], body["data"]["zip"]) == ("+16175550104", "02134")
+
+
+PER_ROW_TOKEN = EXAMPLE.parent / "per-row-token.yaml"  # include_unmapped_columns: true
+
+
+def _failures_text(run_dir: Path) -> list[list[str]]:
+    with (run_dir / "failures.csv").open(newline="", encoding="utf-8") as fh:
+        return list(csv.reader(fh))
+
+
+def test_a_fixed_failures_csv_imports_without_our_row_and_error_columns(tmp_path: Path) -> None:
+    src = tmp_path / "leads.csv"
+    src.write_text(
+        "Token,Phone,E-mail,Plan\n"
+        "offer-A,(212) 555-0101,ann@example.com,gold\n"
+        ",303-555-0103,cy@example.com,silver\n"  # no token: invalid
+        "offer-A,12345,,bronze\n",  # a bad phone, and a token to hide
+        encoding="utf-8",
+    )
+    code, _, stderr = invoke("validate", src, "-m", PER_ROW_TOKEN, "--out", tmp_path / "one")
+    assert code == 1, stderr
+    header, *rows = _failures_text(tmp_path / "one")
+    assert header == ["row", "error", "Token", "Phone", "E-mail", "Plan"]
+    assert [r[:3] for r in rows] == [
+        ["3", "Token: no lead token in this row", ""],  # empty stays empty
+        ["4", "Phone: '12345' is not a valid phone number for region US: too few digits | "
+         "no caller_id ('Phone') or email ('E-mail'): a lead needs a phone number or an email",
+         "(hidden: lead token)"],
+    ]  # fmt: skip
+
+    # The person fixes both rows in Excel, leaving the row and error columns as they are.
+    fixed = tmp_path / "fixed.csv"
+    with fixed.open("w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows(
+            [header, [*rows[0][:2], "offer-B", *rows[0][3:]], [*rows[1][:2], "offer-A",
+             "312-555-0102", *rows[1][4:]]]
+        )  # fmt: skip
+    code, _, stderr = invoke("validate", fixed, "-m", PER_ROW_TOKEN, "--out", tmp_path / "two")
+    assert code == 0, stderr
+    bodies = [json.loads(r["payload"]) for r in read_results(tmp_path / "two")]
+    assert [b["data"] for b in bodies] == [{"plan": "silver"}, {"plan": "bronze"}]
+    assert [b["caller_id"] for b in bodies] == ["+13035550103", "+13125550102"]
+
+
+def test_a_token_left_hidden_in_failures_csv_is_an_invalid_row(tmp_path: Path) -> None:
+    src = tmp_path / "failures.csv"
+    src.write_text(
+        "row,error,Token,Phone,E-mail,Plan\n"
+        "4,old problem,(hidden: lead token),312-555-0102,,bronze\n"
+        "5,old problem,offer-A,212-555-0101,,gold\n",
+        encoding="utf-8",
+    )
+    code, _, stderr = invoke("validate", src, "-m", PER_ROW_TOKEN, "--out", tmp_path / "run")
+    assert code == 1, stderr
+    results = read_results(tmp_path / "run")
+    assert [r["status"] for r in results] == ["invalid", "valid"]
+    assert results[0]["error"] == (
+        "Token: the lead token was hidden when failures.csv was written; "
+        "type this row's token back into the cell"
+    )
+    # Its own failures.csv replaces the old row and error columns instead of adding more.
+    header, *rows = _failures_text(tmp_path / "run")
+    assert header == ["row", "error", "Token", "Phone", "E-mail", "Plan"]
+    assert rows == [["2", results[0]["error"], "(hidden: lead token)", "312-555-0102", "",
+                     "bronze"]]  # fmt: skip
