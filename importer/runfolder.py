@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 import os
 import shutil
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -101,6 +103,42 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class EarlierImport:
+    """A finished ``run`` of the same file to the same endpoint, found in a sibling folder."""
+
+    run_dir: Path
+    finished_at: str
+    succeeded: int
+
+
+def earlier_imports(root: Path, input_path: Path, endpoint: str) -> list[EarlierImport]:
+    """Runs under ``root`` that already sent this exact file to ``endpoint``, newest first.
+
+    Read from each run folder's ``summary.json``; runs where nothing succeeded don't count.
+    A file that cannot be read, or a folder that is not a run, is passed over.
+    """
+    summaries = sorted(root.glob("*/summary.json")) if root.is_dir() else []
+    candidates = []
+    for path in summaries:
+        try:
+            summary = json.loads(path.read_text(encoding="utf-8"))
+            succeeded = int(summary["counts"].get("success", 0))
+            if summary["command"] == "run" and summary["endpoint"] == endpoint and succeeded:
+                candidates.append((path.parent, summary, succeeded))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            continue
+    if not candidates:
+        return []
+    sha = file_sha256(input_path)  # only hashed when there is something to compare with
+    found = [
+        EarlierImport(folder, str(summary.get("finished_at", "")), succeeded)
+        for folder, summary, succeeded in candidates
+        if summary.get("input_sha256") == sha
+    ]
+    return sorted(found, key=lambda e: e.finished_at, reverse=True)
 
 
 def _run_info(

@@ -368,3 +368,68 @@ def test_bad_endpoint_is_a_config_error(tmp_path: Path, endpoint: str) -> None:
         "run", src, "-m", EXAMPLE, "--endpoint", endpoint, "--lead-token", TOKEN
     )
     assert code == 2 and "is not an http(s) URL" in stderr
+
+
+# --- the same file twice -------------------------------------------------------------------
+
+
+def test_sending_the_same_file_again_warns_when_nobody_can_be_asked(
+    tmp_path: Path, sandbox_factory: Any
+) -> None:
+    server = sandbox_factory(tokens=(TOKEN,))
+    src = make_csv(tmp_path / "leads.csv", 5)
+    code, _, stderr = invoke(*run_args(src, server, tmp_path / "first", "--unlimited-rate"))
+    assert code == 0 and "already imported" not in stderr, stderr
+    code, _, stderr = invoke(*run_args(src, server, tmp_path / "again", "--unlimited-rate"))
+    assert code == 0, stderr
+    host = server.endpoint.split("/")[2]
+    assert stderr.splitlines()[0] == (
+        f"leadimport: warning: {src} was already imported to {host} once, last by "
+        f"{tmp_path / 'first'} (5 rows succeeded, finished "
+        f"{json.loads((tmp_path / 'first' / 'summary.json').read_text())['finished_at']}); "
+        "sending it again (--skip-unchanged sends only the rows that changed)"
+    )
+    assert len(server.requests()) == 10  # a warning, not a refusal: cron must not hang
+
+    # Not for another endpoint, not for a changed file, not with --skip-unchanged.
+    other = sandbox_factory(tokens=(TOKEN,))
+    code, _, stderr = invoke(*run_args(src, other, tmp_path / "other", "--unlimited-rate"))
+    assert code == 0 and "already imported" not in stderr, stderr
+    ledger = ["--skip-unchanged", "--ledger", tmp_path / "ledger.sqlite", "--unlimited-rate"]
+    code, _, stderr = invoke(*run_args(src, server, tmp_path / "nightly", *ledger))
+    assert code == 0 and "already imported" not in stderr, stderr
+    make_csv(src, 6)
+    code, _, stderr = invoke(*run_args(src, server, tmp_path / "changed", "--unlimited-rate"))
+    assert code == 0 and "already imported" not in stderr, stderr
+
+
+@pytest.mark.parametrize(("answer", "code", "sent"), [("n", 2, 0), ("y", 0, 3)])
+def test_sending_the_same_file_again_is_asked_on_a_terminal(
+    tmp_path: Path, sandbox_factory: Any, answer: str, code: int, sent: int
+) -> None:
+    server = sandbox_factory(tokens=(TOKEN,))
+    src = make_csv(tmp_path / "leads.csv", 3)
+    assert invoke(*run_args(src, server, tmp_path / "first"))[0] == 0
+    before = len(server.requests())
+    controller, terminal = os.openpty()  # a real terminal on stdin, as a person has
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "importer", *map(str, run_args(src, server, tmp_path / "two"))],
+            stdin=terminal,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        os.write(controller, f"{answer}\n".encode())
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        os.close(controller)
+        os.close(terminal)
+    assert proc.returncode == code, stderr
+    assert "was already imported to" in stderr and "Send it again? [y/N]" in stderr
+    if answer == "n":
+        assert stderr.rstrip().endswith(
+            "leadimport: error: not confirmed; nothing was sent (--skip-unchanged sends only "
+            "the rows that changed; --yes sends without asking)"
+        )
+    assert len(server.requests()) - before == sent

@@ -12,6 +12,7 @@ import click
 from importer.cli.console import (
     CliProgress,
     _confirm_large_send,
+    _confirm_repeat,
     _print_sheets,
     _print_summary,
     _warn_endpoint,
@@ -115,7 +116,8 @@ def validate(
     "--yes",
     "-y",
     is_flag=True,
-    help="Do not ask before sending over 1,000 rows to a non-local endpoint.",
+    help="Do not ask before sending over 1,000 rows to a non-local endpoint, or a file "
+    "already imported to this endpoint (a warning is printed instead).",
 )
 @send_options
 @batch_options
@@ -182,6 +184,9 @@ def run(
             for path in paths:
                 source = reading.source(path)
                 try:
+                    if not skip_unchanged:
+                        root = out.parent if out is not None else out_root
+                        _confirm_repeat(path, endpoint, root, yes)
                     _confirm_large_send(source, endpoint, yes)
                     summary = pipeline.run(
                         source,

@@ -152,6 +152,39 @@ def _confirm_large_send(source: Any, endpoint: str, yes: bool) -> None:
         _fail("not confirmed; nothing was sent (pass --yes to skip this question)", 2)
 
 
+def _confirm_repeat(path: Path, endpoint: str, root: Path, yes: bool) -> None:
+    """Ask before sending a file that was already imported to this endpoint (warn if we can't).
+
+    Sending it again updates the same leads with the same data: harmless for Trackdrive,
+    but usually a mistake (the 4 p.m. upload done twice), and it spends the rate limit.
+    """
+    from importer.runfolder import earlier_imports
+
+    earlier = earlier_imports(root, path, endpoint)
+    if not earlier:
+        return
+    last = earlier[0]
+    host = endpoint.split("/")[2] if "//" in endpoint else endpoint
+    times = f"{len(earlier)} times" if len(earlier) > 1 else "once"
+    what = (
+        f"{path} was already imported to {host} {times}, last by {last.run_dir} "
+        f"({last.succeeded} rows succeeded, finished {last.finished_at})"
+    )
+    if yes or not sys.stdin.isatty():
+        click.echo(
+            f"leadimport: warning: {what}; sending it again "
+            "(--skip-unchanged sends only the rows that changed)",
+            err=True,
+        )
+        return
+    if not click.confirm(f"{what}. Send it again?", default=False, err=True):
+        _fail(
+            "not confirmed; nothing was sent (--skip-unchanged sends only the rows that "
+            "changed; --yes sends without asking)",
+            2,
+        )
+
+
 def _print_schedule(results: Path, most: int = 40) -> None:
     import csv
 
