@@ -433,3 +433,26 @@ def test_sending_the_same_file_again_is_asked_on_a_terminal(
             "the rows that changed; --yes sends without asking)"
         )
     assert len(server.requests()) - before == sent
+
+
+def test_a_large_send_to_another_machine_is_asked_on_a_terminal(tmp_path: Path) -> None:
+    src = make_csv(tmp_path / "leads.csv", 1001)
+    # .invalid never resolves (RFC 2606): answering "n" must stop before any connection.
+    endpoint = "https://leads.invalid/api/v1/leads/create_or_update"
+    controller, terminal = os.openpty()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "importer", "run", str(src), "-m", str(EXAMPLE),
+             "--endpoint", endpoint, "--lead-token", TOKEN, "--out", str(tmp_path / "run")],
+            stdin=terminal, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        os.write(controller, b"n\n")
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        os.close(controller)
+        os.close(terminal)
+    assert proc.returncode == 2, stderr
+    assert "Send about 1001 rows to leads.invalid? [y/N]" in stderr
+    assert stderr.rstrip().endswith(
+        "leadimport: error: not confirmed; nothing was sent (pass --yes to skip this question)"
+    )
