@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -11,6 +13,21 @@ from typing import Any
 import click
 
 from importer.cli.options import _fail
+
+
+def _fixed_size(stream: Any) -> os.terminal_size | None:
+    """None when the terminal knows its size; else one to use.
+
+    A terminal that reports 0 x 0 (``docker exec -t``, ``script``, some CI runners) makes
+    tqdm draw nothing at all, so the bar gets the usual fallback size (80 x 24) instead.
+    """
+    try:
+        size = os.get_terminal_size(stream.fileno())
+        if size.columns > 0 and size.lines > 0:
+            return None
+    except (OSError, ValueError, AttributeError):
+        pass
+    return shutil.get_terminal_size()
 
 
 class CliProgress:
@@ -37,13 +54,31 @@ class CliProgress:
         if self.tty:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, unit="row", file=self.stream, dynamic_ncols=True)
+            size = _fixed_size(self.stream)
+            self.bar = tqdm(
+                total=total,
+                unit="row",
+                file=self.stream,
+                dynamic_ncols=size is None,
+                ncols=size.columns if size else None,
+                nrows=size.lines if size else None,
+                # the figures first: on a narrow terminal the bar is what gets squeezed out
+                bar_format="{n_fmt}/{total_fmt} rows{postfix}, {rate_fmt}, ETA {remaining} |{bar}|",
+                postfix=self._live(),
+            )
+
+    def _live(self) -> str:
+        """The counts the bar shows as they change (invalid rows are known beforehand)."""
+        c = self.counts
+        return (
+            f"success {c.get('success', 0)} · failed {c.get('failed', 0)} · retries {self.retries}"
+        )
 
     def _figures(self) -> str:
         c = self.counts
         return (
             f"success {c.get('success', 0)} · failed {c.get('failed', 0)} · "
-            f"invalid {c.get('invalid', 0)} · retrying {self.retries}"
+            f"invalid {c.get('invalid', 0)} · retries {self.retries}"
         )
 
     def advance(self, status: str) -> None:
@@ -51,7 +86,7 @@ class CliProgress:
         if self.bar is not None:
             self.bar.update(1)
             if sum(self.counts.values()) % 50 == 0:
-                self.bar.set_postfix_str(self._figures(), refresh=False)
+                self.bar.set_postfix_str(self._live(), refresh=False)
         elif not self.quiet and self.phase == "send":
             now = time.monotonic()
             if now - self.last_log >= 10:
@@ -74,7 +109,9 @@ class CliProgress:
 
     def end(self) -> None:
         if self.bar is not None:
-            self.bar.set_postfix_str(self._figures())
+            if self.bar.total and self.bar.n < self.bar.total:
+                self.bar.total = self.bar.n  # the total was an estimate (blank rows, sizes)
+            self.bar.set_postfix_str(self._live())
             self.bar.close()
             self.bar = None
 
