@@ -3,7 +3,7 @@
 ``--skip-unchanged`` keeps, per endpoint + token fingerprint + lead key (caller_id, or
 email when there is none), the hash of the last body that Trackdrive accepted. A row whose
 body hashes the same is not sent again. The token itself is never stored: only its
-fingerprint (``config.token_fingerprint``).
+fingerprint (``mapping.token_fingerprint``).
 
 The lock is an ``flock`` on ``<ledger>.lock``: the kernel drops it when its holder dies,
 even by ``kill -9``, so a lock left by a killed run is taken over without guessing from
