@@ -54,8 +54,6 @@ from importer.journal import Journal, Outcome
 from importer.ledger import Ledger, body_hash
 from importer.payload import RowStatus
 from importer.results import Summary, write_summary
-from importer.runfolder import LOG_FORMAT as LOG_FORMAT
-from importer.runfolder import LogFile as LogFile
 from importer.runfolder import (
     _log_summary,
     _now_iso,
@@ -68,6 +66,8 @@ from importer.runfolder import (
     file_sha256,
     log,
 )
+from importer.runfolder import log_file_handler as log_file_handler
+from importer.runfolder import logging_to as logging_to
 from importer.runfolder import make_run_dir as make_run_dir
 from importer.schedule import RescheduleSpec
 from importer.send import Request, SendReport, SendSettings, send_rows

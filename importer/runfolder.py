@@ -389,8 +389,20 @@ class LogFile(logging.FileHandler):
 @contextlib.contextmanager
 def _run_log(run_dir: Path) -> Iterator[None]:
     """Log this run's events to ``run.log`` in its folder (plain, timestamped lines)."""
-    handler = LogFile(run_dir / "run.log", encoding="utf-8")
+    with logging_to(log_file_handler(run_dir / "run.log")):
+        yield
+
+
+def log_file_handler(path: Path) -> logging.Handler:
+    """A handler appending plain, timestamped log lines to ``path``; OSError if it can't."""
+    handler = LogFile(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter(LOG_FORMAT, "%Y-%m-%d %H:%M:%S"))
+    return handler
+
+
+@contextlib.contextmanager
+def logging_to(handler: logging.Handler) -> Iterator[None]:
+    """Meanwhile the run's log (at INFO at least) also goes to ``handler``; closed after."""
     log.addHandler(handler)
     if log.level == logging.NOTSET or log.level > logging.INFO:
         log.setLevel(logging.INFO)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import glob
-import logging
 import sys
 import traceback
 from collections.abc import Callable, Iterator
@@ -245,21 +244,14 @@ def _log_file(path: Path | None) -> Iterator[None]:
     if path is None:
         yield
         return
-    from importer.pipeline import LOG_FORMAT, LogFile
+    from importer.pipeline import log_file_handler, logging_to
 
     try:
-        handler = LogFile(path, encoding="utf-8")
+        handler = log_file_handler(path)
     except OSError as exc:
         raise OutputError(f"{path}: cannot write the log file ({exc.strerror})") from None
-    handler.setFormatter(logging.Formatter(LOG_FORMAT, "%Y-%m-%d %H:%M:%S"))
-    logger = logging.getLogger("leadimport")
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    try:
+    with logging_to(handler):
         yield
-    finally:
-        logger.removeHandler(handler)
-        handler.close()
 
 
 def _notify(url: str | None, summaries: list[Any]) -> None:
