@@ -130,6 +130,9 @@ def _nanp_valid(numbers: pa.Array) -> np.ndarray:
 
 
 _SCIENTIFIC = re.compile(r"[+-]?\d+(?:[.,]\d*)?[eE][+-]?\d+")
+# A number cell with a fraction (8004506787.5): a sum or an average landed in the phone
+# column, or the cell was typed wrong; dropping the fraction would be a guess.
+_FRACTION = re.compile(r"\d{7,}[.,]\d*[1-9]\d*")
 # Trackdrive dials caller_id as written and has no field for an extension, and a number
 # with an extension usually reaches a switchboard rather than the lead. Dropping the
 # extension would silently call the wrong person, so such cells are refused instead.
@@ -154,6 +157,8 @@ def _phone_slow(text: str, shown: str, region: str) -> tuple[str, str]:
             "",
             f"{quoted} is in scientific notation: digits were lost; format the column as text",
         )
+    if _FRACTION.fullmatch(text):
+        return "", f"{quoted} is a number with a fraction, not a phone number; check the cell"
     # Patterns here are linear in the cell's length (no nested repeats), so a pasted
     # paragraph cannot stall the run.
     match = _EXTENSION.search(text)

@@ -46,6 +46,7 @@ def cell(text: str) -> pd.Series:
 SCIENTIFIC = "is in scientific notation: digits were lost; format the column as text"
 EXTENSION = "and Trackdrive cannot dial one; keep only the main number"
 MULTIPLE = "holds more than one phone number; keep one number per cell"
+FRACTION = "is a number with a fraction, not a phone number; check the cell"
 
 
 @pytest.mark.parametrize(
@@ -58,6 +59,7 @@ MULTIPLE = "holds more than one phone number; keep one number per cell"
         ("8004506787", "US", "+18004506787"),
         ("18004506787", "US", "+18004506787"),
         ("+18004506787", "US", "+18004506787"),
+        ("8004506787.00", "US", "+18004506787"),  # a whole number, as a number cell reads
         ("800-450-6787", "US", "+18004506787"),
         ("800 450 6787", "US", "+18004506787"),
         ("(800)450-6787", "US", "+18004506787"),
@@ -94,6 +96,8 @@ def test_phone_formats(text: str, region: str, expected: str) -> None:
         ("8.00451E+09", "US", f"'8.00451E+09' {SCIENTIFIC}"),
         ("8.004506787e9", "US", f"'8.004506787e9' {SCIENTIFIC}"),
         ("8,00451E+09", "US", f"'8,00451E+09' {SCIENTIFIC}"),  # a European Excel
+        ("8004506787.5", "US", f"'8004506787.5' {FRACTION}"),  # an average, say
+        ("8004506787,25", "US", f"'8004506787,25' {FRACTION}"),
         (
             "1-800-FLOWERS",
             "US",
