@@ -133,6 +133,9 @@ _SCIENTIFIC = re.compile(r"[+-]?\d+(?:[.,]\d*)?[eE][+-]?\d+")
 # A number cell with a fraction (8004506787.5): a sum or an average landed in the phone
 # column, or the cell was typed wrong; dropping the fraction would be a guess.
 _FRACTION = re.compile(r"\d{7,}[.,]\d*[1-9]\d*")
+# 00 is the international prefix in most of the world (011 in North America). A North
+# American number never starts with 0, so for those regions 0044… can only mean +44….
+_IDD_00 = re.compile(r"\s*00(?=[\s.-]*[1-9])")
 # Trackdrive dials caller_id as written and has no field for an extension, and a number
 # with an extension usually reaches a switchboard rather than the lead. Dropping the
 # extension would silently call the wrong person, so such cells are refused instead.
@@ -173,6 +176,8 @@ def _phone_slow(text: str, shown: str, region: str) -> tuple[str, str]:
     if _LETTER.search(text):
         return "", f"{quoted} contains letters; write the phone number in digits"
     calling_code = phonenumbers.country_code_for_region(region)
+    if calling_code == 1 and (idd := _IDD_00.match(text)):
+        text = "+" + text[idd.end() :]
     try:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException as exc:

@@ -208,7 +208,6 @@ def test_nul_bytes_in_cells(tmp_path: Path) -> None:
         ("800-450-6787 x12", "", "has an extension (x12)"),
         ("(800) 450-6787 ext. 12", "", "has an extension (ext. 12)"),
         ("8,004,506,787", "", "is not a phone number"),
-        ("0018004506787", "", "too many digits"),
         ("(555) 555-1234", "", "is not a valid phone number for region US"),
         # Controls: written differently, the same digits, so nothing is guessed.
         ("(800) 450-6787", "+18004506787", ""),
@@ -216,6 +215,8 @@ def test_nul_bytes_in_cells(tmp_path: Path) -> None:
         ("8004506787.0", "+18004506787", ""),  # Excel's number, exported to CSV
         ("+44 20 7946 0958", "+442079460958", ""),
         ("011 44 20 7946 0958", "+442079460958", ""),
+        ("0044 20 7946 0958", "+442079460958", ""),  # 00: the rest of the world's 011
+        ("0018004506787", "+18004506787", ""),  # a North American number never starts with 0
     ],
 )
 def test_phone_numbers_are_refused_rather_than_guessed(
@@ -307,7 +308,12 @@ def _nothing_guessed(cell: str, e164: str) -> bool:
     number = phonenumbers.parse(e164)
     national = phonenumbers.national_significant_number(number)
     code = str(number.country_code)
-    return _digits(cell) in (national, code + national, "011" + code + national)
+    return _digits(cell) in (
+        national,
+        code + national,
+        "011" + code + national,
+        "00" + code + national,
+    )
 
 
 @settings(
