@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import re
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,6 +48,8 @@ from importer.text_encoding import (
 )
 
 _SAMPLE_BYTES = 1 << 20  # what open_table reads to detect encoding, delimiter and headers
+# Excel writes and reads a first line "sep=;" naming the delimiter; it is not a row.
+_SEP_LINE = re.compile(r"sep=(?P<delimiter>[^\r\n])\r?\n")
 _SAMPLE_RECORDS = 5_000  # the records of it that decide the usual row width
 _MAX_HEADER_BYTES = 64 << 20
 _BLOCK_SIZE = 1 << 18  # pyarrow block: 256 KiB reads as fast as 1 MiB and peaks 40 MB lower
@@ -68,6 +71,10 @@ def _open_csv(path: Path, size: int, encoding: str | None, delimiter: str | None
     while True:
         eof = len(raw) >= size
         text = _decode_sample(path, raw, enc, eof, delim)
+        hint = _SEP_LINE.match(text)
+        if hint:  # Excel's "sep=;" line: it names the delimiter and Excel does not show it
+            text = text[hint.end() :]
+            delim = delim or hint["delimiter"]
         if len(_CONTROL.findall(text)) > 0.05 * max(len(text), 1):
             raise InputError(
                 f"{path}: does not look like CSV text (it contains binary data); if it is a "
@@ -99,7 +106,8 @@ def _open_csv(path: Path, size: int, encoding: str | None, delimiter: str | None
     ):
         raise InputError(f"{path}: has a header row but no data rows")
     headers = [_clean_header(h) for h in records[0]]
-    source = _CsvSource(path, enc, delim, len(headers), _usual_width(records))
+    skip = 1 if hint else 0
+    source = _CsvSource(path, enc, delim, len(headers), _usual_width(records), skip)
     return Table(path, "csv", headers, source.pieces, encoding=enc, delimiter=delim)
 
 
@@ -179,8 +187,11 @@ class _CsvSource:
     and are fitted to the header here; only the odd ones go through the Python callback.
     """
 
-    def __init__(self, path: Path, encoding: str, delimiter: str, width: int, usual: int) -> None:
+    def __init__(
+        self, path: Path, encoding: str, delimiter: str, width: int, usual: int, skip: int = 0
+    ) -> None:
         self.path = path
+        self.skip = skip  # lines before the header that Excel does not show ("sep=;")
         self.encoding = encoding
         self.delimiter = delimiter
         self.width = width  # the header's cell count: what every piece has
@@ -217,6 +228,7 @@ class _CsvSource:
                 ) from None
             except UnicodeDecodeError:
                 row = _undecodable_row(self.path, self.encoding, self.delimiter)
+                row = row - self.skip if row is not None else None
                 raise InputError(_decode_message(self.path, self.encoding, row)) from None
 
     def _read(self, block_size: int) -> Iterator[_Piece]:
@@ -240,6 +252,7 @@ class _CsvSource:
                 use_threads=False,
                 block_size=block_size,
                 encoding=encoding,
+                skip_rows=self.skip,
             ),
             parse_options=pacsv.ParseOptions(
                 delimiter=self.delimiter,
@@ -257,7 +270,9 @@ class _CsvSource:
                 null_values=[],
             ),
         )
-        next_no = 1
+        # pyarrow numbers records from the top of the file, skipped lines included; the
+        # pieces carry the numbers Excel shows, which leave those lines out.
+        next_no = 1 + self.skip
         pending: list[tuple[int, str]] = []
         with reader:
             for batch in reader:
@@ -269,12 +284,20 @@ class _CsvSource:
                 last = int(numbers[-1])
                 mine = [p for p in pending if p[0] < last]
                 pending = [p for p in pending if p[0] > last]
-                yield self._merge(self._fit(pa.Table.from_batches([batch]), numbers), mine)
+                piece = self._merge(self._fit(pa.Table.from_batches([batch]), numbers), mine)
+                yield self._shifted(piece)
                 next_no = last + 1
         pending.extend(invalid)
         if pending:
             empty = _Piece(_strings_table([], self.width), np.empty(0, "int64"))
-            yield self._merge(empty, pending)
+            yield self._shifted(self._merge(empty, pending))
+
+    def _shifted(self, piece: _Piece) -> _Piece:
+        """``piece`` numbered as Excel shows it: without the skipped lines."""
+        if not self.skip:
+            return piece
+        problems = {row - self.skip: p for row, p in piece.problems.items()}
+        return _Piece(piece.table, piece.numbers - self.skip, problems)
 
     def _fit(self, table: pa.Table, numbers: np.ndarray) -> _Piece:
         """Rows of the usual cell count, padded or cut to the header's; extra cells flagged."""

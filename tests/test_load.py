@@ -1014,3 +1014,39 @@ def test_xlsx_zip_codes_are_read_as_excel_shows_them(
     assert list(frame["Phone"]) == ["2125550101", "2125550102", "2125550103"]
     other, _ = read_all(open_table(path, sheet="Other"))
     assert list(other["ZIP"]) == ["2134", "0213", "2139"]
+
+
+# --- Excel's "sep=" line -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("prefix", "encoding"),
+    [("sep=;\r\n", "utf-8"), ("sep=;\n", "utf-8-sig"), ("sep=;\r\n", "cp1252")],
+    ids=["crlf", "bom", "cp1252"],
+)
+def test_excels_sep_line_names_the_delimiter_and_is_not_a_row(
+    tmp_path: Path, prefix: str, encoding: str
+) -> None:
+    text = (
+        prefix + "Phone;Name;City\r\n"
+        "2125550101;Ann;Zürich\r\n"  # row 2, as Excel shows it: the sep line is hidden
+        "2125550102;Bob;Bern;extra\r\n"  # row 3: one cell too many
+        "\r\n"  # row 4: blank
+        "2125550103;Cy;Basel\r\n"
+    )
+    path = write(tmp_path / "sep.csv", text, encoding)
+    table = open_table(path)
+    assert (table.delimiter, table.columns) == (";", ["Phone", "Name", "City"])
+    frame, problems = read_all(table)
+    assert rows_of(frame) == {
+        2: ["2125550101", "Ann", "Zürich"],
+        3: ["2125550102", "Bob", "Bern"],
+        5: ["2125550103", "Cy", "Basel"],
+    }
+    assert list(problems) == [3] and "extra cells: 'extra'" in problems[3]
+
+
+def test_a_sep_line_is_overridden_by_delimiter(tmp_path: Path) -> None:
+    path = write(tmp_path / "sep.csv", "sep=;\nPhone|Name\n2125550101|Ann\n")
+    frame, _ = read_all(open_table(path, delimiter="|"))
+    assert rows_of(frame) == {2: ["2125550101", "Ann"]}
