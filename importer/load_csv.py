@@ -51,6 +51,7 @@ _SAMPLE_BYTES = 1 << 20  # what open_table reads to detect encoding, delimiter a
 # Excel writes and reads a first line "sep=;" naming the delimiter; it is not a row.
 _SEP_LINE = re.compile(r"sep=(?P<delimiter>[^\r\n])\r?\n")
 _SAMPLE_RECORDS = 5_000  # the records of it that decide the usual row width
+_TOP_ROWS = 11  # rows 2-11 are searched for column names a mapping misses in row 1
 _MAX_HEADER_BYTES = 64 << 20
 _BLOCK_SIZE = 1 << 18  # pyarrow block: 256 KiB reads as fast as 1 MiB and peaks 40 MB lower
 _MAX_BLOCK_SIZE = 1 << 30
@@ -108,7 +109,15 @@ def _open_csv(path: Path, size: int, encoding: str | None, delimiter: str | None
     headers = [_clean_header(h) for h in records[0]]
     skip = 1 if hint else 0
     source = _CsvSource(path, enc, delim, len(headers), _usual_width(records), skip)
-    return Table(path, "csv", headers, source.pieces, encoding=enc, delimiter=delim)
+    return Table(
+        path,
+        "csv",
+        headers,
+        source.pieces,
+        encoding=enc,
+        delimiter=delim,
+        top_rows=tuple(records[1 : _TOP_ROWS + 1]),
+    )
 
 
 def _reject_non_text(path: Path, raw: bytes) -> None:

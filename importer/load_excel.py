@@ -10,6 +10,7 @@ instead, which keeps their text.
 
 from __future__ import annotations
 
+import itertools
 import warnings
 import zipfile
 from collections.abc import Callable, Iterator
@@ -129,14 +130,15 @@ def _open_excel(path: Path, sheet: str | None) -> Table:
             f"{path}: row 1 of sheet '{name}' is empty; the column names must be in row 1 "
             "(delete the rows above them)"
         )
-    if all(_is_blank(row) for row in rows):
+    top = tuple(itertools.islice(rows, 10))  # rows 2-11, to spot headers below row 1
+    if all(_is_blank(row) for row in top) and all(_is_blank(row) for row in rows):
         raise InputError(f"{path}: sheet '{name}' has a header row but no data rows")
     headers = [_clean_header(h) for h in header]
 
     def pieces() -> Iterator[_Piece]:
         return _excel_pieces(read_rows(), len(headers))
 
-    return Table(path, "excel", headers, pieces, sheet=name)
+    return Table(path, "excel", headers, pieces, sheet=name, top_rows=top)
 
 
 def _sheet_reader(

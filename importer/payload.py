@@ -74,6 +74,14 @@ def bind(mapping: MappingConfig, table: Table, token: str | None) -> Plan:
         if label is None:
             shown = ", ".join(f"'{h}'" for h in table.headers[:30])
             more = f" and {len(table.headers) - 30} more" if len(table.headers) > 30 else ""
+            below = table.header_row_of(column)
+            if below is not None:
+                above = "the row" if below == 2 else f"the {below - 1} rows"
+                raise ConfigError(
+                    f"{mapping.path}: {spec_key}: no column named '{column}' in row 1 of "
+                    f"{table.path.name}, but row {below} has one: the column names must be in "
+                    f"row 1, so delete {above} above them"
+                )
             raise ConfigError(
                 f"{mapping.path}: {spec_key}: no column named '{column}' in {table.path.name}. "
                 f"The file has: {shown}{more}{closest_header(column, table.headers)}"

@@ -56,8 +56,10 @@ class Table:
         sheet: str | None = None,
         encoding: str | None = None,
         delimiter: str | None = None,
+        top_rows: tuple[list[str], ...] = (),
     ) -> None:
         self.path = path
+        self.top_rows = top_rows  # rows 2, 3, … as read, to spot headers below row 1
         self.format = fmt
         self.sheet = sheet
         self.encoding = encoding
@@ -68,6 +70,18 @@ class Table:
         self.blank_rows = 0
         self._pieces = pieces
         self._started = False
+
+    def header_row_of(self, name: str) -> int | None:
+        """The row (2, 3, …) among the first few that holds a cell named ``name``, if any.
+
+        Vendor workbooks often put a title and a blank row above the table; the mapping's
+        error then says where the column names really are.
+        """
+        key = _header_key(name)
+        for number, row in enumerate(self.top_rows, start=2):
+            if any(_header_key(cell) == key for cell in row):
+                return number
+        return None
 
     def __repr__(self) -> str:
         return f"Table({str(self.path)!r}, format={self.format!r}, columns={len(self.columns)})"

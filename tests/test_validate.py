@@ -317,3 +317,38 @@ def test_a_token_left_hidden_in_failures_csv_is_an_invalid_row(tmp_path: Path) -
     assert header == ["row", "error", "Token", "Phone", "E-mail", "Plan"]
     assert rows == [["2", results[0]["error"], "(hidden: lead token)", "312-555-0102", "",
                      "bronze"]]  # fmt: skip
+
+
+def test_column_names_below_a_title_are_pointed_at(tmp_path: Path) -> None:
+    """Vendor files often start with a title: the error says which rows to delete."""
+    import openpyxl
+
+    csv_file = tmp_path / "title.csv"
+    csv_file.write_text(
+        "Leads export,,,,,,,,\nNovember 2026,,,,,,,,\n,,,,,,,,\n"
+        + ",".join(HEADER)
+        + "\nAnn,Lee,2125550101,ann@example.com,,5,NY,10001,web\n",
+        encoding="utf-8",
+    )
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["Vendor list"])
+    sheet.append(HEADER)
+    sheet.append(["Ann", "Lee", 2125550101, "ann@example.com", None, 5, "NY", "10001", "web"])
+    xlsx_file = tmp_path / "title.xlsx"
+    book.save(xlsx_file)
+    for src, below, above in ((csv_file, 4, "the 3 rows"), (xlsx_file, 2, "the row")):
+        code, stdout, stderr = invoke("validate", src, "-m", EXAMPLE, "--out", tmp_path / "run")
+        assert (code, stdout) == (2, ""), stderr
+        assert stderr == (
+            f"leadimport: error: {EXAMPLE}: fields.caller_id: no column named 'Phone' in row 1 "
+            f"of {src.name}, but row {below} has one: the column names must be in row 1, so "
+            f"delete {above} above them\n"
+        )
+    # Names further down than row 11 are not looked for: the usual list of headers.
+    far = tmp_path / "far.csv"
+    far.write_text("Leads export\n" + "x\n" * 11 + ",".join(HEADER) + "\n", encoding="utf-8")
+    code, _, stderr = invoke("validate", far, "-m", EXAMPLE, "--out", tmp_path / "run")
+    assert (
+        code == 2 and "no column named 'Phone' in far.csv. The file has: 'Leads export'" in stderr
+    )
