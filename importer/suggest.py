@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from importer import normalize
+from importer.errors import InputError
 from importer.load import Table
 
 _SAMPLE_ROWS = 500
@@ -72,6 +73,8 @@ def suggest_mapping(table: Table, region: str = "US", timezone: str = "UTC") -> 
     if email is not None and email_score(email) < 0.6:
         email = None
     rest = [c for c in rest if c != email]
+    if phone is None and email is None:
+        _check_header_row(table)
 
     times: dict[str, str] = {}
     for label in list(rest):
@@ -155,3 +158,17 @@ def render_mapping(s: Suggestion, source_name: str, region: str, timezone: str) 
         lines.append(f"  {key}: {_q(header)}")
     lines.append("include_unmapped_columns: false")
     return "\n".join(lines) + "\n"
+
+
+def _check_header_row(table: Table) -> None:
+    """Raise InputError when row 1 is a title and the column names are a few rows down."""
+    for number, row in enumerate(table.top_rows, start=2):
+        names = [c.strip() for c in row if _PHONE_WORDS.search(c) or _EMAIL_WORDS.search(c)]
+        filled = sum(bool(c.strip()) for c in row)
+        if names and filled >= 2 and all(len(n) <= 30 for n in names):
+            shown = ", ".join(f"'{n}'" for n in names[:3])
+            above = "the row" if number == 2 else f"the {number - 1} rows"
+            raise InputError(
+                f"{table.path}: row 1 has no phone or email column, but row {number} looks like "
+                f"the column names ({shown}): delete {above} above it, so they are in row 1"
+            )

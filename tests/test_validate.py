@@ -352,3 +352,23 @@ def test_column_names_below_a_title_are_pointed_at(tmp_path: Path) -> None:
     assert (
         code == 2 and "no column named 'Phone' in far.csv. The file has: 'Leads export'" in stderr
     )
+
+
+def test_mapping_init_points_at_column_names_below_a_title(tmp_path: Path) -> None:
+    src = tmp_path / "title.csv"
+    src.write_text(
+        "Vendor list November,,\n,,\nMobile Phone,Email Address,Name\n2125550101,a@b.com,Ann\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "m.yaml"
+    code, stdout, stderr = invoke("mapping", "init", src, "-o", out)
+    assert (code, stdout, out.exists()) == (2, "", False), stderr
+    assert stderr == (
+        f"leadimport: error: {src}: row 1 has no phone or email column, but row 3 looks like "
+        "the column names ('Mobile Phone', 'Email Address'): delete the 2 rows above it, so "
+        "they are in row 1\n"
+    )
+    # Without a title, the same file gets its mapping.
+    src.write_text("Mobile Phone,Email Address,Name\n2125550101,a@b.com,Ann\n", encoding="utf-8")
+    code, _, stderr = invoke("mapping", "init", src, "-o", out)
+    assert code == 0 and "caller_id: Mobile Phone" in out.read_text(), stderr
