@@ -28,6 +28,7 @@ from importer.table import (
     _ZIP_MAGIC,
     Table,
     _clean_header,
+    _header_key,
     _is_blank,
     _one_line,
     _Piece,
@@ -120,25 +121,40 @@ def _open_excel(path: Path, sheet: str | None) -> Table:
             listed = ", ".join(f"'{n}'" for n in names)
             raise InputError(f"{path}: no sheet named '{sheet}'; the workbook has: {listed}")
         name = folded[0]
+    others = [n for n in names if n != name] if sheet is None else []
+    # When the sheet was picked for the user, say which others there are.
+    hint = f"; other sheets: {', '.join(repr(n) for n in others)} (pass --sheet NAME)"
+    hint = hint if others else ""
     read_rows = _sheet_reader(path, book, name)
     rows = read_rows()
     header = next(rows, None)
     if header is None or _is_blank(header):
         if header is None:
-            raise InputError(f"{path}: sheet '{name}' is empty")
+            raise InputError(f"{path}: sheet '{name}' is empty{hint}")
         raise InputError(
             f"{path}: row 1 of sheet '{name}' is empty; the column names must be in row 1 "
-            "(delete the rows above them)"
+            f"(delete the rows above them){hint}"
         )
     top = tuple(itertools.islice(rows, 10))  # rows 2-11, to spot headers below row 1
     if all(_is_blank(row) for row in top) and all(_is_blank(row) for row in rows):
-        raise InputError(f"{path}: sheet '{name}' has a header row but no data rows")
+        raise InputError(f"{path}: sheet '{name}' has a header row but no data rows{hint}")
     headers = [_clean_header(h) for h in header]
 
     def pieces() -> Iterator[_Piece]:
         return _excel_pieces(read_rows(), len(headers))
 
-    return Table(path, "excel", headers, pieces, sheet=name, top_rows=top)
+    def sheet_with(column: str) -> str | None:
+        key = _header_key(column)
+        for other in others:
+            try:
+                first = next(_sheet_reader(path, book, other)(), None)
+            except InputError:
+                continue
+            if first and any(_header_key(cell) == key for cell in first):
+                return other
+        return None
+
+    return Table(path, "excel", headers, pieces, sheet=name, top_rows=top, sheet_with=sheet_with)
 
 
 def _sheet_reader(

@@ -74,6 +74,13 @@ def bind(mapping: MappingConfig, table: Table, token: str | None) -> Plan:
         if label is None:
             shown = ", ".join(f"'{h}'" for h in table.headers[:30])
             more = f" and {len(table.headers) - 30} more" if len(table.headers) > 30 else ""
+            other = table.sheet_with(column)
+            if other is not None:
+                raise ConfigError(
+                    f"{mapping.path}: {spec_key}: no column named '{column}' in sheet "
+                    f"'{table.sheet}' of {table.path.name}, but sheet '{other}' has one: "
+                    f"pass --sheet '{other}'"
+                )
             below = table.header_row_of(column)
             if below is not None:
                 above = "the row" if below == 2 else f"the {below - 1} rows"

@@ -57,9 +57,12 @@ class Table:
         encoding: str | None = None,
         delimiter: str | None = None,
         top_rows: tuple[list[str], ...] = (),
+        sheet_with: Callable[[str], str | None] | None = None,
     ) -> None:
         self.path = path
         self.top_rows = top_rows  # rows 2, 3, … as read, to spot headers below row 1
+        # another sheet of the workbook whose row 1 has a column of that name
+        self.sheet_with: Callable[[str], str | None] = sheet_with or (lambda column: None)
         self.format = fmt
         self.sheet = sheet
         self.encoding = encoding

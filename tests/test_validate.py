@@ -372,3 +372,40 @@ def test_mapping_init_points_at_column_names_below_a_title(tmp_path: Path) -> No
     src.write_text("Mobile Phone,Email Address,Name\n2125550101,a@b.com,Ann\n", encoding="utf-8")
     code, _, stderr = invoke("mapping", "init", src, "-o", out)
     assert code == 0 and "caller_id: Mobile Phone" in out.read_text(), stderr
+
+
+def test_a_workbook_whose_first_sheet_is_not_the_leads_points_at_the_right_sheet(
+    tmp_path: Path,
+) -> None:
+    import openpyxl
+
+    def workbook(path: Path, instructions: list[list[str]]) -> Path:
+        book = openpyxl.Workbook()
+        first = book.active
+        first.title = "Instructions"
+        for row in instructions:
+            first.append(row)
+        leads = book.create_sheet("Leads")
+        leads.append(HEADER)
+        leads.append(["Ann", "Lee", 2125550101, "ann@example.com", None, 5, "NY", "10001", "web"])
+        book.save(path)
+        return path
+
+    two_rows = workbook(tmp_path / "a.xlsx", [["Read me first"], ["Fill the Leads sheet"]])
+    code, _, stderr = invoke("validate", two_rows, "-m", EXAMPLE, "--out", tmp_path / "a")
+    assert code == 2
+    assert stderr == (
+        f"leadimport: error: {EXAMPLE}: fields.caller_id: no column named 'Phone' in sheet "
+        "'Instructions' of a.xlsx, but sheet 'Leads' has one: pass --sheet 'Leads'\n"
+    )
+    one_row = workbook(tmp_path / "b.xlsx", [["Read me first"]])
+    code, _, stderr = invoke("validate", one_row, "-m", EXAMPLE, "--out", tmp_path / "b")
+    assert code == 2
+    assert stderr == (
+        f"leadimport: error: {one_row}: sheet 'Instructions' has a header row but no data "
+        "rows; other sheets: 'Leads' (pass --sheet NAME)\n"
+    )
+    code, _, stderr = invoke(
+        "validate", two_rows, "-m", EXAMPLE, "--out", tmp_path / "c", "--sheet", "Leads"
+    )
+    assert code == 0, stderr
