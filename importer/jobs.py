@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Protocol
 
 import pandas as pd
+import pyarrow as pa
 
 from importer.config import Duplicates, MappingConfig, closest_header
 from importer.errors import ConfigError
@@ -155,6 +156,8 @@ def _built(job: Job) -> Iterator[tuple[Table, Chunk, pd.DataFrame]]:
         build = job.make_builder(table)
         for chunk in _windowed(table, job.window):
             tracker.note_last(build(chunk))
+        tracker.number_keys()
+        pa.default_memory_pool().release_unused()  # the pre-pass's buffers, before pass 2
     table = job.source.open()
     build = job.make_builder(table)
     for chunk in _windowed(table, job.window):

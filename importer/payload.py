@@ -26,7 +26,7 @@ from importer.config import (
     closest_header,
     token_fingerprint,
 )
-from importer.errors import ConfigError
+from importer.errors import ConfigError, InputError
 from importer.load import Chunk, Table, find_column
 
 # Characters that a JSON string cannot hold as they are (RE2 syntax, for pyarrow).
@@ -343,27 +343,76 @@ def _who_is_missing(mapping: MappingConfig) -> str:
 class DuplicateTracker:
     """Apply the mapping's ``duplicates:`` rule across chunks.
 
-    ``first`` remembers the first row of every key; ``last`` needs to know the last row
-    of every key before the first row is sent, so it is fed a pre-pass (``note_last``).
-    Memory grows with the number of distinct keys (only for first/last, never for all).
+    ``first`` remembers the first row of every key as rows stream by. ``last`` needs to
+    know the last row of every key before the first row is sent, so it is fed a pre-pass
+    (``note_last``) over the same rows in the same order: the keys are kept as Arrow
+    strings, numbered once by ``dictionary_encode``, and the second pass reads each row's
+    key number back by position, so a million keys cost tens of MB, not a Python dict.
+    Nothing is kept for ``all``.
     """
 
     def __init__(self, rule: Duplicates) -> None:
         self.rule = rule
-        self._seen: dict[str, int] = {}
+        self._seen: dict[str, int] = {}  # first: key -> its first row
+        self._keys: list[pa.Array] = []  # last, pre-pass: the valid rows' keys, in order
+        self._rows: list[np.ndarray] = []  # ... and their row numbers
+        self._last: np.ndarray | None = None  # last: per key number, its last row
+        self._key_of: np.ndarray | None = None  # last: per valid row, its key number
+        self._row_of: np.ndarray | None = None  # last: per valid row, its row number
+        self._taken = 0  # last: valid rows consumed by apply()
 
     def note_last(self, rows: pd.DataFrame) -> None:
-        """Pre-pass for ``last``: remember the last row of every key of a built chunk."""
+        """Pre-pass for ``last``: note the key of every valid row of a built chunk."""
         valid = rows[rows["status"] == RowStatus.VALID.value]
-        rows_by_key = pd.Series(valid.index.to_numpy(), index=valid["key"].to_numpy())
-        last = rows_by_key.groupby(level=0, sort=False).max()
-        for k, r in last.items():
-            self._seen[str(k)] = int(r)
+        self._keys.append(text_array(valid["key"]))
+        self._rows.append(valid.index.to_numpy(dtype="int64"))
+
+    def number_keys(self) -> None:
+        """End of the pre-pass for ``last``: number the keys and find each one's last row."""
+        keys = pa.chunked_array(self._keys, _TEXT).combine_chunks()
+        self._keys = []
+        encoded = pc.dictionary_encode(keys)
+        self._key_of = encoded.indices.to_numpy(zero_copy_only=False).astype("int64")
+        self._row_of = np.concatenate(self._rows) if self._rows else np.empty(0, "int64")
+        self._rows = []
+        self._last = np.zeros(len(encoded.dictionary), dtype="int64")
+        np.maximum.at(self._last, self._key_of, self._row_of)
 
     def apply(self, rows: pd.DataFrame) -> pd.DataFrame:
         """Mark the valid rows this rule drops as ``skipped`` with 'duplicate of row N'."""
         if self.rule is Duplicates.ALL:
             return rows
+        valid = rows["status"] == RowStatus.VALID.value
+        numbers = rows.index[valid].to_numpy(dtype="int64")
+        if self.rule is Duplicates.FIRST:
+            keep = np.fromiter(
+                (
+                    self._seen.setdefault(key, int(row))
+                    for row, key in zip(numbers, rows["key"][valid], strict=True)
+                ),
+                dtype="int64",
+                count=len(numbers),
+            )
+        else:
+            if self._last is None:
+                self.number_keys()
+            assert self._key_of is not None and self._row_of is not None
+            assert self._last is not None
+            end = self._taken + len(numbers)
+            if not np.array_equal(self._row_of[self._taken : end], numbers):
+                raise InputError(
+                    "the file changed while it was being read (duplicates: last reads it "
+                    "twice); run again once it is no longer being written"
+                )
+            keep = self._last[self._key_of[self._taken : end]]
+            self._taken = end
+        keeper = pd.Series(keep, index=rows.index[valid], dtype="int64")
+        dup = keeper[keeper != keeper.index.to_series()]
+        if not dup.empty:
+            rows = rows.copy()
+            rows.loc[dup.index, "status"] = RowStatus.SKIPPED.value
+            rows.loc[dup.index, "error"] = "duplicate of row " + dup.astype("str")
+        return rows
         valid = rows["status"] == RowStatus.VALID.value
         keep_row: list[int] = []
         for row, key in zip(rows.index[valid], rows["key"][valid], strict=True):

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from helpers import EXAMPLE, HEADER, invoke, read_results
 
 
@@ -409,3 +410,28 @@ def test_a_workbook_whose_first_sheet_is_not_the_leads_points_at_the_right_sheet
         "validate", two_rows, "-m", EXAMPLE, "--out", tmp_path / "c", "--sheet", "Leads"
     )
     assert code == 0, stderr
+
+
+@pytest.mark.parametrize("rule", ["first", "last"])
+def test_duplicates_rules_give_the_same_rows_whatever_the_chunk_size(
+    tmp_path: Path, rule: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from importer import jobs
+
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(
+        EXAMPLE.read_text(encoding="utf-8").replace("duplicates: all", f"duplicates: {rule}"),
+        encoding="utf-8",
+    )
+    sample = EXAMPLE.parent.parent / "samples" / "duplicates.csv"
+
+    def statuses(out: Path) -> list[tuple[str, str, str]]:
+        code, _, stderr = invoke("validate", sample, "-m", mapping, "--out", out)
+        assert code == 0, stderr
+        return [(r["row"], r["status"], r["error"]) for r in read_results(out)]
+
+    whole = statuses(tmp_path / "whole")
+    monkeypatch.setattr(jobs, "_CHUNK_ROWS", 2)  # keys seen in one chunk, kept in another
+    assert statuses(tmp_path / "chunked") == whole
+    kept = [row for row, status, _ in whole if status == "valid"]
+    assert kept == (["2", "3", "7"] if rule == "first" else ["6", "7", "8"])
