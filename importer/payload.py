@@ -413,18 +413,3 @@ class DuplicateTracker:
             rows.loc[dup.index, "status"] = RowStatus.SKIPPED.value
             rows.loc[dup.index, "error"] = "duplicate of row " + dup.astype("str")
         return rows
-        valid = rows["status"] == RowStatus.VALID.value
-        keep_row: list[int] = []
-        for row, key in zip(rows.index[valid], rows["key"][valid], strict=True):
-            if self.rule is Duplicates.FIRST:
-                first = self._seen.setdefault(key, int(row))
-                keep_row.append(first)
-            else:
-                keep_row.append(self._seen.get(key, int(row)))
-        keeper = pd.Series(keep_row, index=rows.index[valid], dtype="int64")
-        dup = keeper[keeper != keeper.index.to_series()]
-        if not dup.empty:
-            rows = rows.copy()
-            rows.loc[dup.index, "status"] = RowStatus.SKIPPED.value
-            rows.loc[dup.index, "error"] = "duplicate of row " + dup.astype("str")
-        return rows
