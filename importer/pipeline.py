@@ -218,7 +218,9 @@ def _execute(
     handle_signals: bool,
     ledger_path: Path | None,
     extra: dict[str, Any],
+    sha: str,
 ) -> Summary:
+    """Send the job's rows into ``run_dir``; ``sha``: the input's SHA-256, as run.json has it."""
     started, started_at = time.monotonic(), _now_iso()
     with _run_log(run_dir):
         log.info(
@@ -230,7 +232,6 @@ def _execute(
             settings.concurrency,
             settings.max_attempts,
         )
-        sha = file_sha256(job.source.path)
         journal = Journal(run_dir)
         done, _ = journal.state()
         ledger = Ledger(ledger_path, endpoint) if ledger_path else None
@@ -288,9 +289,18 @@ def run(
     else:
         shutil.copyfile(mapping_path, run_dir / "mapping.yaml")
     settings = _settings(mapping, options, endpoint)
-    journal_mod.write_run_info(run_dir, _run_info(job, endpoint, settings, options.ledger))
+    info = _run_info(job, endpoint, settings, options.ledger)
+    journal_mod.write_run_info(run_dir, info)
     return _execute(
-        job, run_dir, endpoint, settings, progress, handle_signals, options.ledger, extra or {}
+        job,
+        run_dir,
+        endpoint,
+        settings,
+        progress,
+        handle_signals,
+        options.ledger,
+        extra or {},
+        info["input_sha256"],
     )
 
 
@@ -348,7 +358,8 @@ def rerun(
         job = import_job("rerun", source, mapping, token, window)
     job = replace(job, command="rerun")
     ledger = Path(info["ledger"]) if info.get("ledger") else None
-    return _execute(job, run_dir, endpoint, settings, progress, handle_signals, ledger, {})
+    sha = info["input_sha256"]  # checked against the file above
+    return _execute(job, run_dir, endpoint, settings, progress, handle_signals, ledger, {}, sha)
 
 
 def _literal_token(mapping_path: str | None, fingerprint: str | None) -> str | None:
@@ -404,4 +415,5 @@ def reschedule(
     info = _run_info(job, endpoint, settings, None)
     info["reschedule"] = spec.to_json()
     journal_mod.write_run_info(run_dir, info)
-    return _execute(job, run_dir, endpoint, settings, progress, handle_signals, None, {})
+    sha = info["input_sha256"]
+    return _execute(job, run_dir, endpoint, settings, progress, handle_signals, None, {}, sha)
