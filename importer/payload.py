@@ -83,11 +83,10 @@ def bind(mapping: MappingConfig, table: Table, token: str | None) -> Plan:
                 )
             below = table.header_row_of(column)
             if below is not None:
-                above = "the row" if below == 2 else f"the {below - 1} rows"
                 raise ConfigError(
                     f"{mapping.path}: {spec_key}: no column named '{column}' in row 1 of "
                     f"{table.path.name}, but row {below} has one: the column names must be in "
-                    f"row 1, so delete {above} above them"
+                    f"row 1, so delete {table.rows_above(below)} above them"
                 )
             raise ConfigError(
                 f"{mapping.path}: {spec_key}: no column named '{column}' in {table.path.name}. "

@@ -167,8 +167,8 @@ def _check_header_row(table: Table) -> None:
         filled = sum(bool(c.strip()) for c in row)
         if names and filled >= 2 and all(len(n) <= 30 for n in names):
             shown = ", ".join(f"'{n}'" for n in names[:3])
-            above = "the row" if number == 2 else f"the {number - 1} rows"
             raise InputError(
                 f"{table.path}: row 1 has no phone or email column, but row {number} looks like "
-                f"the column names ({shown}): delete {above} above it, so they are in row 1"
+                f"the column names ({shown}): delete {table.rows_above(number)} above it, "
+                "so they are in row 1"
             )

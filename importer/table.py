@@ -86,6 +86,11 @@ class Table:
                 return number
         return None
 
+    @staticmethod
+    def rows_above(row: int) -> str:
+        """What to delete so that ``row`` becomes row 1: "the row" or "the 3 rows"."""
+        return "the row" if row == 2 else f"the {row - 1} rows"
+
     def __repr__(self) -> str:
         return f"Table({str(self.path)!r}, format={self.format!r}, columns={len(self.columns)})"
 

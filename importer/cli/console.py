@@ -174,6 +174,11 @@ def _warn_endpoint(endpoint: str, quiet: bool) -> None:
         )
 
 
+def _host(endpoint: str) -> str:
+    """The host part of an endpoint URL, to name it in a question."""
+    return endpoint.split("/")[2] if "//" in endpoint else endpoint
+
+
 def _confirm_large_send(source: Any, endpoint: str, yes: bool) -> None:
     from importer.pipeline import estimate_rows
     from importer.send import is_loopback
@@ -183,7 +188,7 @@ def _confirm_large_send(source: Any, endpoint: str, yes: bool) -> None:
     rows = estimate_rows(source)
     if rows is not None and rows <= 1000:
         return
-    host = endpoint.split("/")[2] if "//" in endpoint else endpoint
+    host = _host(endpoint)
     about = f"about {rows} rows" if rows is not None else "all rows of this workbook"
     if not click.confirm(f"Send {about} to {host}?", default=False, err=True):
         _fail("not confirmed; nothing was sent (pass --yes to skip this question)", 2)
@@ -201,7 +206,7 @@ def _confirm_repeat(path: Path, endpoint: str, root: Path, yes: bool) -> None:
     if not earlier:
         return
     last = earlier[0]
-    host = endpoint.split("/")[2] if "//" in endpoint else endpoint
+    host = _host(endpoint)
     times = f"{len(earlier)} times" if len(earlier) > 1 else "once"
     what = (
         f"{path} was already imported to {host} {times}, last by {last.run_dir} "
