@@ -24,17 +24,29 @@ def summary_text(summary: Summary) -> str:
     )
 
 
-def notify(url: str, summaries: list[Summary], timeout_s: float = 10.0) -> None:
+def notify(
+    url: str,
+    summaries: list[Summary],
+    timeout_s: float = 10.0,
+    unusable: list[tuple[str, str]] | None = None,
+) -> None:
     """POST the summaries as JSON with a Slack-compatible ``text`` field.
 
+    ``unusable`` lists the files of the batch that could not be run at all, as
+    (file, reason): they have no summary, and must not go unnoticed in a nightly job.
     Raises OSError (or a subclass) when the webhook cannot be reached or answers an
     error; the caller reports it without changing the run's exit status.
     """
-    body: dict[str, Any] = {"text": "\n".join(summary_text(s) for s in summaries)}
-    if len(summaries) == 1:
+    unusable = unusable or []
+    lines = [summary_text(s) for s in summaries]
+    lines += [f"leadimport: {name} NOT IMPORTED: {reason}" for name, reason in unusable]
+    body: dict[str, Any] = {"text": "\n".join(lines)}
+    if len(summaries) == 1 and not unusable:
         body["summary"] = json.loads(summaries[0].to_json())
     else:
         body["summaries"] = [json.loads(s.to_json()) for s in summaries]
+    if unusable:
+        body["unusable"] = [{"input": name, "error": reason} for name, reason in unusable]
     request = urllib.request.Request(
         url,
         data=json.dumps(body).encode("utf-8"),

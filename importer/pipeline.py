@@ -63,6 +63,7 @@ from importer.runfolder import (
     _run_log,
     _summary,
     check_writable,
+    claim_run_dir,
     file_sha256,
     log,
 )
@@ -104,10 +105,12 @@ def validate(
     mapping = load_mapping(mapping_path)
     job = import_job("validate", source, mapping, None, window)
     check_job(job)  # config/input errors before any folder is made
+    sha = file_sha256(source.path)
+    if out is not None:
+        claim_run_dir(out, "validate", source, sha, mapping, mapping.endpoint, window)
     run_dir = make_run_dir(out, source.path)
     with _run_log(run_dir):
         log.info("validate %s with %s", source.path, mapping_path)
-        sha = file_sha256(source.path)
         progress.start("validate", estimate_rows(source))
         writer, blank = _report(run_dir, job, None)
         progress.end()
@@ -283,13 +286,17 @@ def run(
     endpoint = check_endpoint(options.endpoint or mapping.endpoint, "--endpoint")
     job = import_job("run", source, mapping, token, window)
     check_job(job)
+    sha = file_sha256(source.path)
+    if out is not None and claim_run_dir(out, "run", source, sha, mapping, endpoint, window):
+        # The same file, mapping and endpoint: the same run, which goes on where it stopped.
+        return rerun(out, options, progress, handle_signals)
     run_dir = make_run_dir(out, source.path, out_root)
     if mapping.token.literal:  # never copy a token into the run folder
         (run_dir / "mapping.yaml").write_text(mapping_yaml(mapping), encoding="utf-8")
     else:
         shutil.copyfile(mapping_path, run_dir / "mapping.yaml")
     settings = _settings(mapping, options, endpoint)
-    info = _run_info(job, endpoint, settings, options.ledger)
+    info = _run_info(job, endpoint, settings, options.ledger, sha)
     journal_mod.write_run_info(run_dir, info)
     return _execute(
         job,
@@ -300,7 +307,7 @@ def run(
         handle_signals,
         options.ledger,
         extra or {},
-        info["input_sha256"],
+        sha,
     )
 
 
@@ -393,6 +400,11 @@ def reschedule(
     endpoint = check_endpoint(options.endpoint or mapping.endpoint, "--endpoint")
     job = reschedule_job(source, mapping, token, window, spec)
     check_job(job)
+    sha = file_sha256(source.path)
+    if out is not None:
+        command = "validate" if dry_run else "reschedule"
+        if claim_run_dir(out, command, source, sha, mapping, endpoint, window, spec.to_json()):
+            return rerun(out, options, progress, handle_signals)
     run_dir = make_run_dir(out, source.path)
     if dry_run:
         started, started_at = time.monotonic(), _now_iso()
@@ -401,7 +413,7 @@ def reschedule(
             summary = _summary(
                 replace(job, command="reschedule --dry-run"),
                 run_dir,
-                file_sha256(source.path),
+                sha,
                 endpoint,
                 writer,
                 blank,
@@ -412,8 +424,7 @@ def reschedule(
         return summary
     (run_dir / "mapping.yaml").write_text(mapping_yaml(mapping), encoding="utf-8")
     settings = _settings(mapping, options, endpoint)
-    info = _run_info(job, endpoint, settings, None)
+    info = _run_info(job, endpoint, settings, None, sha)
     info["reschedule"] = spec.to_json()
     journal_mod.write_run_info(run_dir, info)
-    sha = info["input_sha256"]
     return _execute(job, run_dir, endpoint, settings, progress, handle_signals, None, {}, sha)

@@ -17,21 +17,23 @@ import os
 import shutil
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pandas as pd
 
-from importer.config import token_fingerprint
-from importer.errors import OutputError
-from importer.jobs import Job, Progress, _built, _FirstPass
-from importer.journal import Journal, Outcome
+from importer.config import MappingConfig, load_mapping, token_fingerprint
+from importer.errors import ConfigError, OutputError
+from importer.jobs import Job, Progress, Source, Window, _built, _FirstPass
+from importer.journal import JOURNAL_FILE, RUN_FILE, Journal, Outcome
 from importer.ledger import Ledger
 from importer.load import Table, find_column
+from importer.mapping import SendConfig, TokenSource
 from importer.payload import RowStatus
-from importer.results import ResultsWriter, Summary
+from importer.results import SUMMARY_FILE, ResultsWriter, Summary
 from importer.send import Result, SendReport, SendSettings
 
 EXIT_OK, EXIT_ROWS_FAILED, EXIT_UNUSABLE, EXIT_ABORTED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -105,6 +107,94 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _mapping_essence(mapping: MappingConfig) -> MappingConfig:
+    """What makes two mappings build the same requests (the token itself is checked apart)."""
+    token = mapping.token if mapping.token.column is not None else TokenSource()
+    return replace(mapping, path=Path("."), endpoint="", send=SendConfig(), token=token)
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def claim_run_dir(
+    out: Path,
+    command: str,
+    source: Source,
+    sha: str,
+    mapping: MappingConfig,
+    endpoint: str,
+    window: Window,
+    reschedule: dict[str, Any] | None = None,
+) -> bool:
+    """May this run use the folder ``out``? True when it holds this very run, to go on with.
+
+    A run folder belongs to one input (its SHA-256), one mapping and one endpoint: its
+    journal is matched to the file by row number, so rows of another file would be taken
+    for sent. A folder holding another run raises ConfigError naming what differs; one
+    that holds only a validation of the same file is simply written over (nothing was sent).
+    """
+    info = _read_json(out / RUN_FILE)
+    held = info or _read_json(out / SUMMARY_FILE)
+    if held is None:
+        if (out / JOURNAL_FILE).exists():
+            raise ConfigError(
+                f"{out}: holds the journal of a run but no {RUN_FILE}; "
+                "choose another --out (a new folder for each run)"
+            )
+        return False
+    held_input = Path(str(held.get("input", "?"))).name
+    differs: list[str] = []
+    if held.get("input_sha256") != sha:
+        differs.append(f"another file ({held_input}, not {source.path.name})")
+    sent = info is not None
+    if info is not None and command == "validate":
+        raise ConfigError(
+            f"{out}: holds a {info.get('command')} of {held_input} that sent rows; validating "
+            "into it would replace its results: choose another --out"
+        )
+    if info is not None:
+        try:
+            same_mapping = _mapping_essence(load_mapping(out / "mapping.yaml")) == (
+                _mapping_essence(mapping)
+            )
+        except ConfigError:
+            same_mapping = False
+        if not same_mapping:
+            differs.append(f"another mapping ({info.get('mapping', '?')})")
+        if info.get("endpoint") != endpoint:
+            differs.append(f"another endpoint ({_host(str(info.get('endpoint')))})")
+        read_as = [info.get(k) for k in ("format", "sheet", "encoding", "delimiter")]
+        if read_as != [source.fmt, source.sheet, source.encoding, source.delimiter]:
+            differs.append("the file read another way (format, sheet, encoding or delimiter)")
+        if (info.get("start_row"), info.get("limit")) != (window.start_row, window.limit):
+            differs.append("another range of rows (start row or limit)")
+        if (info.get("command") == "reschedule") != (command == "reschedule") or (
+            reschedule is not None and info.get("reschedule") != reschedule
+        ):
+            differs.append(f"another kind of run ({info.get('command')})")
+    if differs:
+        what = f"a {held.get('command', 'run')} of {held_input}"
+        advice = (
+            f"finish that run with `leadimport rerun {out}`, or choose another --out"
+            if sent
+            else "choose another --out, or delete that folder"
+        )
+        raise ConfigError(
+            f"{out}: already holds {what}, with {'; '.join(differs)}; {advice} "
+            "(a new folder for each run)"
+        )
+    return sent
+
+
+def _host(endpoint: str) -> str:
+    return urlsplit(endpoint).netloc or endpoint
+
+
 @dataclass(frozen=True, slots=True)
 class EarlierImport:
     """A finished ``run`` of the same file to the same endpoint, found in a sibling folder."""
@@ -142,13 +232,13 @@ def earlier_imports(root: Path, input_path: Path, endpoint: str) -> list[Earlier
 
 
 def _run_info(
-    job: Job, endpoint: str, settings: SendSettings, ledger: Path | None
+    job: Job, endpoint: str, settings: SendSettings, ledger: Path | None, sha: str
 ) -> dict[str, Any]:
     src = job.source
     return {
         "command": job.command,
         "input": str(src.path.resolve()),
-        "input_sha256": file_sha256(src.path),
+        "input_sha256": sha,
         "format": src.fmt,
         "sheet": src.sheet,
         "encoding": src.encoding,

@@ -178,6 +178,7 @@ def run(
     if lock is not None:
         lock.acquire()
     summaries = []
+    unusable: list[tuple[str, str]] = []
     worst = 0
     try:
         with _log_file(log_file):
@@ -186,7 +187,7 @@ def run(
                 try:
                     if not skip_unchanged:
                         root = out.parent if out is not None else out_root
-                        _confirm_repeat(path, endpoint, root, yes)
+                        _confirm_repeat(path, endpoint, root, yes, out)
                     _confirm_large_send(source, endpoint, yes)
                     summary = pipeline.run(
                         source,
@@ -201,6 +202,9 @@ def run(
                     if len(paths) == 1:
                         raise
                     click.echo(f"leadimport: error: {exc}", err=True)
+                    # The other files go on; the log and the webhook say which one failed.
+                    pipeline.log.error("%s not imported: %s", path, exc)
+                    unusable.append((str(path), str(exc)))
                     worst = max(worst, exc.exit_code)
                     continue
                 _print_summary(summary, quiet)
@@ -211,7 +215,7 @@ def run(
     finally:
         if lock is not None:
             lock.release()
-    _notify(notify_url, summaries)
+    _notify(notify_url, summaries, unusable)
     sys.exit(worst)
 
 

@@ -194,7 +194,9 @@ def _confirm_large_send(source: Any, endpoint: str, yes: bool) -> None:
         _fail("not confirmed; nothing was sent (pass --yes to skip this question)", 2)
 
 
-def _confirm_repeat(path: Path, endpoint: str, root: Path, yes: bool) -> None:
+def _confirm_repeat(
+    path: Path, endpoint: str, root: Path, yes: bool, out: Path | None = None
+) -> None:
     """Ask before sending a file that was already imported to this endpoint (warn if we can't).
 
     Sending it again updates the same leads with the same data: harmless for Trackdrive,
@@ -203,6 +205,8 @@ def _confirm_repeat(path: Path, endpoint: str, root: Path, yes: bool) -> None:
     from importer.runfolder import earlier_imports
 
     earlier = earlier_imports(root, path, endpoint)
+    if out is not None:  # the run's own folder: going on with it is not a repeat
+        earlier = [e for e in earlier if e.run_dir.resolve() != out.resolve()]
     if not earlier:
         return
     last = earlier[0]

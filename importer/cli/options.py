@@ -254,13 +254,15 @@ def _log_file(path: Path | None) -> Iterator[None]:
         yield
 
 
-def _notify(url: str | None, summaries: list[Any]) -> None:
-    if not url or not summaries:
+def _notify(
+    url: str | None, summaries: list[Any], unusable: list[tuple[str, str]] | None = None
+) -> None:
+    if not url or not (summaries or unusable):
         return
     from importer.notify import notify
 
     try:
-        notify(url, summaries)
+        notify(url, summaries, unusable=unusable)
     except OSError as exc:
         click.echo(f"leadimport: warning: could not notify {url}: {exc}", err=True)
 
