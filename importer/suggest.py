@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from importer import normalize
+from importer.clean import _normalize as normalize
 from importer.errors import InputError
 from importer.load import Table
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from importer.config import (
+from importer.config._load import (
     DEFAULT_ENDPOINT,
     Duplicates,
     FieldType,

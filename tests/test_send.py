@@ -21,9 +21,9 @@ from urllib.parse import quote
 import pytest
 from aiohttp import web
 
-from importer import send
 from importer.errors import ConfigError
-from importer.send import (
+from importer.send import _pool as send
+from importer.send._pool import (
     Request,
     Result,
     SendReport,

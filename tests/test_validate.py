@@ -416,7 +416,7 @@ def test_a_workbook_whose_first_sheet_is_not_the_leads_points_at_the_right_sheet
 def test_duplicates_rules_give_the_same_rows_whatever_the_chunk_size(
     tmp_path: Path, rule: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from importer import jobs
+    from importer.pipeline import _jobs as jobs
 
     mapping = tmp_path / "m.yaml"
     mapping.write_text(

@@ -88,7 +88,7 @@ def validate(
     body that would be sent), failures.csv (the rows to fix, with their original columns)
     and summary.json into the run folder.
     """
-    from importer import pipeline
+    from importer.pipeline import _flows as pipeline
 
     if list_sheets:
         _print_sheets(file, reading.fmt)
@@ -152,9 +152,9 @@ def run(
     Several files (or a quoted pattern such as 'incoming/*.csv') each get their own run
     folder; the exit status is the worst of them.
     """
-    from importer import pipeline
-    from importer.config import load_mapping
-    from importer.ledger import LedgerLock
+    from importer.config._load import load_mapping
+    from importer.pipeline import _flows as pipeline
+    from importer.record._ledger import LedgerLock
 
     paths = _expand(files)
     window = pipeline.Window(start_row, limit)
@@ -232,7 +232,7 @@ def rerun(run_dir: Path, verbose: bool, quiet: bool, **send_kw: Any) -> None:
     not sent (fix them in failures.csv and import that file). Updates DIR's
     results.csv, failures.csv and summary.json in place; the journal keeps the history.
     """
-    from importer import pipeline
+    from importer.pipeline import _flows as pipeline
 
     options = _send_options(**send_kw)
     if options.endpoint:
@@ -262,8 +262,8 @@ def demo(rows: Path | None, out: Path | None, verbose: bool, quiet: bool) -> Non
     few injected faults, so retries show), imports samples/leads.csv with
     mappings/example.yaml, assigns tracking numbers, and prints the summary.
     """
-    from importer import pipeline
-    from importer.sandbox import SandboxConfig, SandboxServer
+    from importer.pipeline import _flows as pipeline
+    from importer.sandbox._app import SandboxConfig, SandboxServer
 
     root = Path(__file__).resolve().parents[2]  # the checkout that holds samples/, mappings/
     source = pipeline.Source(rows or root / "samples" / "leads.csv")

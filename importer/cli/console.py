@@ -164,7 +164,7 @@ def _print_sheets(file: Path, fmt: str | None) -> None:
 def _warn_endpoint(endpoint: str, quiet: bool) -> None:
     from urllib.parse import urlparse
 
-    from importer.send import is_loopback
+    from importer.send._pool import is_loopback
 
     if urlparse(endpoint).scheme == "http" and not is_loopback(endpoint):
         click.echo(
@@ -180,8 +180,8 @@ def _host(endpoint: str) -> str:
 
 
 def _confirm_large_send(source: Any, endpoint: str, yes: bool) -> None:
-    from importer.pipeline import estimate_rows
-    from importer.send import is_loopback
+    from importer.pipeline._flows import estimate_rows
+    from importer.send._pool import is_loopback
 
     if yes or is_loopback(endpoint) or not sys.stdin.isatty():
         return
@@ -202,7 +202,7 @@ def _confirm_repeat(
     Sending it again updates the same leads with the same data: harmless for Trackdrive,
     but usually a mistake (the 4 p.m. upload done twice), and it spends the rate limit.
     """
-    from importer.runfolder import earlier_imports
+    from importer.pipeline._runfolder import earlier_imports
 
     earlier = earlier_imports(root, path, endpoint)
     if out is not None:  # the run's own folder: going on with it is not a repeat

@@ -102,7 +102,7 @@ class ReadOptions:
 
     def source(self, path: Path) -> Any:
         """The input ``path`` read this way (a pipeline Source)."""
-        from importer.pipeline import Source
+        from importer.pipeline._flows import Source
 
         delimiter = self.delimiter
         if delimiter is not None:
@@ -210,7 +210,7 @@ def send_options(func: F) -> F:
 
 
 def _send_options(**kw: Any) -> Any:
-    from importer.pipeline import SendOptions
+    from importer.pipeline._flows import SendOptions
 
     return SendOptions(
         endpoint=kw["endpoint"],
@@ -244,7 +244,7 @@ def _log_file(path: Path | None) -> Iterator[None]:
     if path is None:
         yield
         return
-    from importer.pipeline import log_file_handler, logging_to
+    from importer.pipeline._flows import log_file_handler, logging_to
 
     try:
         handler = log_file_handler(path)
@@ -259,7 +259,7 @@ def _notify(
 ) -> None:
     if not url or not (summaries or unusable):
         return
-    from importer.notify import notify
+    from importer.record._notify import notify
 
     try:
         notify(url, summaries, unusable=unusable)

@@ -106,9 +106,9 @@ def reschedule(
     """
     from datetime import UTC, datetime
 
-    from importer import pipeline
-    from importer.config import load_mapping, parse_mapping
-    from importer.schedule import RescheduleSpec, parse_calling_hours, parse_duration
+    from importer.clean._schedule import RescheduleSpec, parse_calling_hours, parse_duration
+    from importer.config._load import load_mapping, parse_mapping
+    from importer.pipeline import _flows as pipeline
 
     if (at_text is None) == (in_text is None):
         raise click.UsageError("give exactly one of --at TIME or --in DURATION")
@@ -131,7 +131,7 @@ def reschedule(
     elif local_time:
         spec = RescheduleSpec(column, wall_time=at_text, local_time=True, calling_hours=hours)
     else:
-        from importer.normalize import parse_time
+        from importer.clean._normalize import parse_time
 
         try:
             instant = parse_time(at_text or "", mapping.timezone, mapping.date_order)
@@ -325,7 +325,7 @@ def sandbox_command(
         -d '{"caller_id":"+18004506787","data":{"loan_amount":"501"}}' \\
         "http://127.0.0.1:8765/api/v1/leads/create_or_update?lead_token=yourtoken"
     """
-    from importer.sandbox import SandboxConfig, serve
+    from importer.sandbox._app import SandboxConfig, serve
 
     if fail_rate + drop_rate + commit_then_fail_rate > 1.0:
         raise click.BadParameter(

@@ -17,8 +17,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from importer import normalize
-from importer.config import (
+from importer.clean import _normalize as normalize
+from importer.config._load import (
     Duplicates,
     FieldSpec,
     FieldType,

@@ -25,7 +25,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from importer.columns import (
+from importer.clean._columns import (
     _TEXT,
     _blank,
     _by_distinct,
@@ -36,12 +36,12 @@ from importer.columns import (
     _matches,
     _quoted,
 )
-from importer.columns import Normalized as Normalized
-from importer.phones import normalize_phones as normalize_phones
-from importer.phones import phone_timezone as phone_timezone
-from importer.times import format_time as format_time
-from importer.times import normalize_times as normalize_times
-from importer.times import parse_time as parse_time
+from importer.clean._columns import Normalized as Normalized
+from importer.clean._phones import normalize_phones as normalize_phones
+from importer.clean._phones import phone_timezone as phone_timezone
+from importer.clean._times import format_time as format_time
+from importer.clean._times import normalize_times as normalize_times
+from importer.clean._times import parse_time as parse_time
 
 __all__ = [
     "Normalized",

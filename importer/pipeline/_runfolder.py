@@ -25,16 +25,16 @@ from urllib.parse import urlsplit
 
 import pandas as pd
 
-from importer.config import MappingConfig, load_mapping, token_fingerprint
+from importer.clean._payload import RowStatus
+from importer.config._load import MappingConfig, load_mapping, token_fingerprint
+from importer.config._mapping import SendConfig, TokenSource
 from importer.errors import ConfigError, OutputError
-from importer.jobs import Job, Progress, Source, Window, _built, _FirstPass
-from importer.journal import JOURNAL_FILE, RUN_FILE, Journal, Outcome
-from importer.ledger import Ledger
 from importer.load import Table, find_column
-from importer.mapping import SendConfig, TokenSource
-from importer.payload import RowStatus
-from importer.results import SUMMARY_FILE, ResultsWriter, Summary
-from importer.send import Result, SendReport, SendSettings
+from importer.pipeline._jobs import Job, Progress, Source, Window, _built, _FirstPass
+from importer.record._journal import JOURNAL_FILE, RUN_FILE, Journal, Outcome
+from importer.record._ledger import Ledger
+from importer.record._results import SUMMARY_FILE, ResultsWriter, Summary
+from importer.send._pool import Result, SendReport, SendSettings
 
 EXIT_OK, EXIT_ROWS_FAILED, EXIT_UNUSABLE, EXIT_ABORTED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 _FAILURE_STATUSES = {RowStatus.INVALID.value, RowStatus.FAILED.value, RowStatus.NOT_SENT.value}

@@ -36,10 +36,10 @@ from yarl import URL
 
 from importer import __version__
 from importer.errors import ConfigError
-from importer.limiter import _Limiter as _Limiter
-from importer.responses import _describe, _scrub, _without_query
-from importer.responses import _retry_after as _retry_after
-from importer.responses import parse_response as parse_response
+from importer.send._limiter import _Limiter as _Limiter
+from importer.send._responses import _describe, _scrub, _without_query
+from importer.send._responses import _retry_after as _retry_after
+from importer.send._responses import parse_response as parse_response
 
 log = logging.getLogger(__name__)
 

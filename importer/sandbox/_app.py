@@ -20,8 +20,8 @@ numbers and booleans; ``data`` tokens are kept exactly as sent. Leads are keyed 
 stored: only its fingerprint.
 
 This module is the front: the request handlers, ``create_app`` and the runners. Requests are
-judged in ``importer.sandbox_rules``; leads, the request log and the counters live in
-``importer.sandbox_state``.
+judged in ``importer.sandbox._rules``; leads, the request log and the counters live in
+``importer.sandbox._state``.
 """
 
 from __future__ import annotations
@@ -39,10 +39,10 @@ from typing import Any
 from aiohttp import web
 
 from importer.errors import ConfigError
-from importer.sandbox_rules import _Invalid, _judge, _nest, _phone, _read_params
-from importer.sandbox_state import STATE_KEY as STATE_KEY
-from importer.sandbox_state import SandboxConfig as SandboxConfig
-from importer.sandbox_state import _fingerprint, _mask, _now_iso, _public, _State
+from importer.sandbox._rules import _Invalid, _judge, _nest, _phone, _read_params
+from importer.sandbox._state import STATE_KEY as STATE_KEY
+from importer.sandbox._state import SandboxConfig as SandboxConfig
+from importer.sandbox._state import _fingerprint, _mask, _now_iso, _public, _State
 
 LEAD_PATHS = ("/api/v1/leads/create_or_update", "/api/v1/leads")
 

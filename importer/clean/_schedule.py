@@ -16,11 +16,11 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from importer import normalize
-from importer.config import token_fingerprint
+from importer.clean import _normalize as normalize
+from importer.clean._payload import RowStatus
+from importer.config._load import token_fingerprint
 from importer.errors import ConfigError
 from importer.load import Chunk
-from importer.payload import RowStatus
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])", re.I)
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}

@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from importer.columns import (
+from importer.clean._columns import (
     _TEXT,
     Normalized,
     _by_distinct,

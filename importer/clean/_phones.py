@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from phonenumbers import timezone as phone_zones
 
-from importer.columns import (
+from importer.clean._columns import (
     _TEXT,
     Normalized,
     _blank,
@@ -33,7 +33,7 @@ from importer.columns import (
     _matches,
     _quote,
 )
-from importer.times import _zone_exists
+from importer.clean._times import _zone_exists
 
 # The common North American layouts: "(800) 450-6787", "800.450.6787", "1-800-450-6787",
 # "+1 800 450 6787", "8004506787", "18004506787", "+18004506787". The area code starts with

@@ -2,7 +2,7 @@
 
 One ``_Limiter`` per ``send_rows`` call spaces starts evenly at the configured rate, halves
 the rate after a 429 and climbs back after successes, and holds every start while a
-Retry-After runs. It sends nothing itself; ``importer.send`` asks it before each attempt.
+Retry-After runs. It sends nothing itself; ``importer.send._pool`` asks it before each attempt.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from typing import Any
 
 from aiohttp import web
 
-from importer.sandbox_rules import _STORED, _Invalid, _phone
+from importer.sandbox._rules import _STORED, _Invalid, _phone
 
 _FAIL_STATUSES = (500, 502, 503)
 

@@ -26,8 +26,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from importer import journal as journal_mod
-from importer.config import (
+from importer.clean._payload import RowStatus
+from importer.clean._schedule import RescheduleSpec
+from importer.config._load import (
     MappingConfig,
     check_endpoint,
     load_mapping,
@@ -36,7 +37,7 @@ from importer.config import (
     token_fingerprint,
 )
 from importer.errors import ConfigError
-from importer.jobs import (
+from importer.pipeline._jobs import (
     Job,
     NoProgress,
     _built,
@@ -45,16 +46,12 @@ from importer.jobs import (
     import_job,
     reschedule_job,
 )
-from importer.jobs import Progress as Progress
-from importer.jobs import Source as Source
-from importer.jobs import Window as Window
-from importer.jobs import estimate_rows as estimate_rows
-from importer.jobs import phone_column as phone_column
-from importer.journal import Journal, Outcome
-from importer.ledger import Ledger, body_hash
-from importer.payload import RowStatus
-from importer.results import Summary, write_summary
-from importer.runfolder import (
+from importer.pipeline._jobs import Progress as Progress
+from importer.pipeline._jobs import Source as Source
+from importer.pipeline._jobs import Window as Window
+from importer.pipeline._jobs import estimate_rows as estimate_rows
+from importer.pipeline._jobs import phone_column as phone_column
+from importer.pipeline._runfolder import (
     _log_summary,
     _now_iso,
     _Recorder,
@@ -67,11 +64,14 @@ from importer.runfolder import (
     file_sha256,
     log,
 )
-from importer.runfolder import log_file_handler as log_file_handler
-from importer.runfolder import logging_to as logging_to
-from importer.runfolder import make_run_dir as make_run_dir
-from importer.schedule import RescheduleSpec
-from importer.send import Request, SendReport, SendSettings, send_rows
+from importer.pipeline._runfolder import log_file_handler as log_file_handler
+from importer.pipeline._runfolder import logging_to as logging_to
+from importer.pipeline._runfolder import make_run_dir as make_run_dir
+from importer.record import _journal as journal_mod
+from importer.record._journal import Journal, Outcome
+from importer.record._ledger import Ledger, body_hash
+from importer.record._results import Summary, write_summary
+from importer.send._pool import Request, SendReport, SendSettings, send_rows
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from importer.results import Summary
+from importer.record._results import Summary
 
 
 def summary_text(summary: Summary) -> str:
