@@ -24,7 +24,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from importer.send._pool import Request, Result, SendSettings, send_rows
+from importer.send import Request, Result, SendSettings, send_rows
 
 WORKERS = 64
 ANSWER = json.dumps(

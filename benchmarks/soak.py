@@ -352,7 +352,7 @@ class Figures:
 
 def soak(args: argparse.Namespace, work: Path) -> Figures:
     """Generate, import through the faults, rerun until done; return the figures."""
-    from importer.sandbox._app import SandboxConfig, SandboxServer
+    from importer.sandbox import SandboxConfig, SandboxServer
 
     figures = Figures()
     truth = write_leads(work / "leads.csv", args.rows, seed=args.seed)

@@ -11,7 +11,13 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from importer.clean import _normalize as normalize
+from importer.clean import (
+    Normalized,
+    normalize_emails,
+    normalize_phones,
+    normalize_times,
+    snake_case,
+)
 from importer.errors import InputError
 from importer.load import Table
 
@@ -34,7 +40,7 @@ class Suggestion:
     sample_rows: int
 
 
-def _share(norm: normalize.Normalized, values: pd.Series) -> float:
+def _share(norm: Normalized, values: pd.Series) -> float:
     filled = values.str.strip() != ""
     if not filled.any():
         return 0.0
@@ -52,17 +58,17 @@ def suggest_mapping(table: Table, region: str = "US", timezone: str = "UTC") -> 
 
     def phone_score(label: str) -> float:
         values = sample[label].astype("str")
-        score = _share(normalize.normalize_phones(values, region), values)
+        score = _share(normalize_phones(values, region), values)
         return score + (0.5 if _PHONE_WORDS.search(by_label[label]) else 0.0)
 
     def email_score(label: str) -> float:
         values = sample[label].astype("str")
-        score = _share(normalize.normalize_emails(values), values)
+        score = _share(normalize_emails(values), values)
         return score + (0.5 if _EMAIL_WORDS.search(by_label[label]) else 0.0)
 
     def time_share(label: str) -> float:
         values = sample[label].astype("str")
-        return _share(normalize.normalize_times(values, timezone), values)
+        return _share(normalize_times(values, timezone), values)
 
     labels = list(table.columns)
     phone = max(labels, key=phone_score, default=None)
@@ -93,7 +99,7 @@ def suggest_mapping(table: Table, region: str = "US", timezone: str = "UTC") -> 
 
     data: dict[str, str] = {}
     for label in rest:
-        key = normalize.snake_case(by_label[label]) or "column"
+        key = snake_case(by_label[label]) or "column"
         base, n = key, 2
         while key in data:
             key, n = f"{base}_{n}", n + 1

@@ -8,7 +8,7 @@ from typing import Any  # noqa: E402
 
 import pytest  # noqa: E402
 
-from importer.sandbox._app import SandboxConfig, SandboxServer  # noqa: E402
+from importer.sandbox import SandboxConfig, SandboxServer  # noqa: E402
 
 
 @pytest.fixture

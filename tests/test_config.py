@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from importer.config._load import (
+from importer.config import (
     DEFAULT_ENDPOINT,
     Duplicates,
     FieldType,

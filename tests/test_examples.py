@@ -10,7 +10,7 @@ import pytest
 from helpers import ROOT, invoke
 from helpers import read_results as results
 
-from importer.config._load import load_mapping
+from importer.config import load_mapping
 
 SAMPLES = sorted(
     p for p in (ROOT / "samples").iterdir() if p.suffix in (".csv", ".txt", ".xlsx", ".xls", ".ods")

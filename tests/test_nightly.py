@@ -15,7 +15,7 @@ from typing import Any
 from helpers import EXAMPLE, HEADER, invoke
 from helpers import read_results as results
 
-from importer.record._ledger import LedgerLock
+from importer.record import LedgerLock
 
 TOKEN = "nightly-TOKEN-77aa01"
 
@@ -103,7 +103,7 @@ def test_a_stale_lock_from_a_killed_run_is_taken_over(tmp_path: Path, sandbox_fa
             sys.executable,
             "-c",
             "import sys, time; from pathlib import Path; "
-            "from importer.record._ledger import LedgerLock; "
+            "from importer.record import LedgerLock; "
             "LedgerLock(Path(sys.argv[1])).acquire(); print('locked', flush=True); time.sleep(60)",
             str(ledger),
         ],

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from importer.clean._normalize import (
+from importer.clean import (
     Normalized,
     format_time,
     normalize_booleans,

@@ -17,7 +17,7 @@ import pytest
 from helpers import EXAMPLE, HEADER, invoke
 from helpers import read_results as results
 
-from importer.clean._normalize import normalize_phones
+from importer.clean import normalize_phones
 
 TOKEN = "tok-SECRET-4f9a2c77e1"
 

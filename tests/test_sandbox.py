@@ -26,7 +26,7 @@ from aiohttp.test_utils import TestClient
 from click.testing import CliRunner
 
 from importer.cli import main
-from importer.sandbox._app import SandboxConfig, SandboxServer, create_app
+from importer.sandbox import SandboxConfig, SandboxServer, create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_BODY = '{"caller_id":"+18004506787","data":{"loan_amount":"501"}}'

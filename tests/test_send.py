@@ -21,9 +21,9 @@ from urllib.parse import quote
 import pytest
 from aiohttp import web
 
+import importer.send._pool as pool
 from importer.errors import ConfigError
-from importer.send import _pool as send
-from importer.send._pool import (
+from importer.send import (
     Request,
     Result,
     SendReport,
@@ -33,6 +33,8 @@ from importer.send._pool import (
     parse_response,
     send_rows,
 )
+from importer.send._limiter import Limiter
+from importer.send._responses import parse_retry_after
 
 TOKEN = "sEcReT-tok/en+1 &x=y"  # special characters: must survive the query string intact
 TOKEN_FORMS = (TOKEN, quote(TOKEN, safe=""), quote(TOKEN), quote(TOKEN).replace("%20", "+"))
@@ -605,7 +607,7 @@ class FakeClock:
 
 def test_the_limiter_halves_once_per_round_and_recovers() -> None:
     clock = FakeClock()
-    limiter = send._Limiter(40.0, clock)
+    limiter = Limiter(40.0, clock)
     limiter.throttled(started_at=999.0, observed_rate=0.0)
     assert limiter.rate == 20.0 and limiter.recovering
     limiter.throttled(started_at=999.5, observed_rate=0.0)  # started before the cut: same round
@@ -629,7 +631,7 @@ def test_the_limiter_halves_once_per_round_and_recovers() -> None:
 
 def test_unlimited_sending_starts_limiting_from_the_observed_rate() -> None:
     clock = FakeClock()
-    limiter = send._Limiter(None, clock)
+    limiter = Limiter(None, clock)
     assert (limiter.rate, limiter.active) == (None, False)
     limiter.throttled(started_at=clock.now, observed_rate=300.0)
     assert (limiter.rate, limiter.active) == (150.0, True)
@@ -644,7 +646,7 @@ def test_unlimited_sending_starts_limiting_from_the_observed_rate() -> None:
 
 async def test_the_limiter_keeps_its_pace_when_the_event_loop_stalls() -> None:
     loop = asyncio.get_running_loop()
-    limiter = send._Limiter(50.0, loop.time)
+    limiter = Limiter(50.0, loop.time)
     starts: list[float] = []
 
     async def worker() -> None:
@@ -663,7 +665,7 @@ async def test_the_limiter_keeps_its_pace_when_the_event_loop_stalls() -> None:
 
 async def test_closing_the_limiter_releases_every_waiting_start() -> None:
     loop = asyncio.get_running_loop()
-    limiter = send._Limiter(1.0, loop.time)
+    limiter = Limiter(1.0, loop.time)
     assert await limiter.acquire()  # the first start goes at once
     waiting = [asyncio.create_task(limiter.acquire()) for _ in range(3)]
     await asyncio.sleep(0.01)
@@ -751,7 +753,7 @@ async def test_the_input_is_read_only_when_a_worker_is_free(serve: Any) -> None:
 async def test_rows_waiting_for_a_busy_key_are_bounded(
     serve: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(send, "_MAX_PARKED", 2)
+    monkeypatch.setattr(pool, "MAX_PARKED", 2)
     release = asyncio.Event()
     arrived = asyncio.Event()
 
@@ -1088,12 +1090,12 @@ def test_is_loopback(url: str, expected: bool) -> None:
     ],
 )
 def test_retry_after_header(header: str | None, expected: float | None) -> None:
-    assert send._retry_after(header) == expected
+    assert parse_retry_after(header) == expected
 
 
 def test_retry_after_http_date_in_the_future() -> None:
     header = email.utils.formatdate(time.time() + 60, usegmt=True)
-    wait = send._retry_after(header)
+    wait = parse_retry_after(header)
     assert wait is not None and 58 <= wait <= 60
 
 

@@ -416,7 +416,7 @@ def test_a_workbook_whose_first_sheet_is_not_the_leads_points_at_the_right_sheet
 def test_duplicates_rules_give_the_same_rows_whatever_the_chunk_size(
     tmp_path: Path, rule: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from importer.pipeline import _jobs as jobs
+    import importer.pipeline._jobs as jobs
 
     mapping = tmp_path / "m.yaml"
     mapping.write_text(
@@ -431,7 +431,7 @@ def test_duplicates_rules_give_the_same_rows_whatever_the_chunk_size(
         return [(r["row"], r["status"], r["error"]) for r in read_results(out)]
 
     whole = statuses(tmp_path / "whole")
-    monkeypatch.setattr(jobs, "_CHUNK_ROWS", 2)  # keys seen in one chunk, kept in another
+    monkeypatch.setattr(jobs, "CHUNK_ROWS", 2)  # keys seen in one chunk, kept in another
     assert statuses(tmp_path / "chunked") == whole
     kept = [row for row, status, _ in whole if status == "valid"]
     assert kept == (["2", "3", "7"] if rule == "first" else ["6", "7", "8"])

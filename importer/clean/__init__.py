@@ -1,1 +1,86 @@
-"""The clean part."""
+"""Text cells -> Trackdrive values and request bodies, a column at a time; no I/O.
+
+Normalizers (phones, times, integers, booleans, emails, choices), the binding of a mapping to
+a table's columns, the building of request bodies, the duplicates rules, and reschedule
+times and calling hours.
+"""
+
+from __future__ import annotations
+
+from importer.clean._columns import (
+    Normalized,
+)
+from importer.clean._normalize import (
+    normalize_booleans,
+    normalize_choices,
+    normalize_emails,
+    normalize_integers,
+    normalize_strings,
+    snake_case,
+)
+from importer.clean._payload import (
+    FAILURE_COLUMNS,
+    TEXT,
+    TOKEN_HIDDEN,
+    BoundField,
+    DuplicateTracker,
+    Plan,
+    RowStatus,
+    bind,
+    build_rows,
+    json_strings,
+    text_array,
+    text_series,
+)
+from importer.clean._phones import (
+    normalize_phones,
+    number_type,
+    phone_timezone,
+)
+from importer.clean._schedule import (
+    RescheduleBuilder,
+    RescheduleSpec,
+    parse_calling_hours,
+    parse_duration,
+    within_hours,
+)
+from importer.clean._times import (
+    format_time,
+    normalize_times,
+    parse_time,
+    zone_exists,
+)
+
+__all__ = [
+    "BoundField",
+    "DuplicateTracker",
+    "FAILURE_COLUMNS",
+    "Normalized",
+    "Plan",
+    "RescheduleBuilder",
+    "RescheduleSpec",
+    "RowStatus",
+    "TEXT",
+    "TOKEN_HIDDEN",
+    "bind",
+    "build_rows",
+    "format_time",
+    "json_strings",
+    "normalize_booleans",
+    "normalize_choices",
+    "normalize_emails",
+    "normalize_integers",
+    "normalize_phones",
+    "normalize_strings",
+    "normalize_times",
+    "number_type",
+    "parse_calling_hours",
+    "parse_duration",
+    "parse_time",
+    "phone_timezone",
+    "snake_case",
+    "text_array",
+    "text_series",
+    "within_hours",
+    "zone_exists",
+]

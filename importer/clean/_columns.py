@@ -1,7 +1,7 @@
 """What every column normalizer shares: the ``Normalized`` result and the pyarrow plumbing.
 
-A normalizer hands ``_by_distinct`` a parser of distinct cell values (a pyarrow array);
-``_finish`` blanks what failed, the other helpers build values and quote cells in messages.
+A normalizer hands ``by_distinct`` a parser of distinct cell values (a pyarrow array);
+``finish`` blanks what failed, the other helpers build values and quote cells in messages.
 This module does no I/O.
 """
 
@@ -26,50 +26,50 @@ class Normalized:
 
 # large_string everywhere: pandas' pyarrow-backed "str" columns use it, and pyarrow kernels
 # refuse to mix string and large_string arguments.
-_TEXT = pa.large_string()
+TEXT_TYPE = pa.large_string()
 _QUOTE_LIMIT = 80  # longer cells are cut in messages so one garbage cell cannot flood a log
 
 _Parser = Callable[[pa.Array], tuple[pa.Array, pa.Array]]
 
 
-def _lit(text: str) -> pa.Scalar:
-    return pa.scalar(text, _TEXT)
+def lit(text: str) -> pa.Scalar:
+    return pa.scalar(text, TEXT_TYPE)
 
 
-def _join(*parts: pa.Array | str) -> pa.Array:
+def join_text(*parts: pa.Array | str) -> pa.Array:
     return pc.binary_join_element_wise(
-        *[_lit(p) if isinstance(p, str) else p for p in parts], _lit("")
+        *[lit(p) if isinstance(p, str) else p for p in parts], lit("")
     )
 
 
-def _quoted(text: pa.Array) -> pa.Array:
+def quoted_text(text: pa.Array) -> pa.Array:
     short = pc.utf8_slice_codeunits(text, 0, _QUOTE_LIMIT)
     long = pc.greater(pc.utf8_length(text), _QUOTE_LIMIT)
-    return _join("'", pc.if_else(long, _join(short, "…"), short), "'")
+    return join_text("'", pc.if_else(long, join_text(short, "…"), short), "'")
 
 
-def _quote(text: str) -> str:
+def quote_text(text: str) -> str:
     return f"'{text[:_QUOTE_LIMIT]}…'" if len(text) > _QUOTE_LIMIT else f"'{text}'"
 
 
-def _blank(n: int) -> pa.Array:
-    return pc.fill_null(pa.nulls(n, _TEXT), _lit(""))
+def empty_texts(n: int) -> pa.Array:
+    return pc.fill_null(pa.nulls(n, TEXT_TYPE), lit(""))
 
 
-def _mask(array: pa.Array) -> np.ndarray:
+def to_mask(array: pa.Array) -> np.ndarray:
     """A boolean pyarrow array as a numpy mask, null counting as False."""
     return np.asarray(pc.fill_null(array, False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def _matches(text: pa.Array, pattern: str) -> np.ndarray:
-    return _mask(pc.match_substring_regex(text, pattern))
+def matches(text: pa.Array, pattern: str) -> np.ndarray:
+    return to_mask(pc.match_substring_regex(text, pattern))
 
 
 def _series(array: pa.Array, index: pd.Index) -> pd.Series:
     return pd.Series(pd.array(array, dtype="str"), index=index, copy=False)
 
 
-def _by_distinct(s: pd.Series, parse: _Parser) -> Normalized:
+def by_distinct(s: pd.Series, parse: _Parser) -> Normalized:
     """Run ``parse`` once per distinct cell value and spread the results back over ``s``."""
     if not isinstance(s.dtype, pd.StringDtype):
         s = s.astype("str")
@@ -78,20 +78,20 @@ def _by_distinct(s: pd.Series, parse: _Parser) -> Normalized:
     distinct = pa.array(uniques)
     if isinstance(distinct, pa.ChunkedArray):  # what pandas hands over for an empty column
         distinct = distinct.combine_chunks()
-    values, errors = parse(pc.cast(distinct, _TEXT))
+    values, errors = parse(pc.cast(distinct, TEXT_TYPE))
     take = pa.array(codes)
     return Normalized(
         _series(pc.take(values, take), s.index), _series(pc.take(errors, take), s.index)
     )
 
 
-def _finish(
+def finish(
     text: pa.Array, ok: np.ndarray, values: pa.Array, errors: pa.Array
 ) -> tuple[pa.Array, pa.Array]:
     """Blank the value of every failed cell and the error of every good or empty cell."""
-    empty = _mask(pc.equal(text, _lit("")))
+    empty = to_mask(pc.equal(text, lit("")))
     bad = ~ok & ~empty
     return (
-        pc.if_else(pa.array(ok & ~empty), values, _lit("")),
-        pc.if_else(pa.array(bad), errors, _lit("")),
+        pc.if_else(pa.array(ok & ~empty), values, lit("")),
+        pc.if_else(pa.array(bad), errors, lit("")),
     )

@@ -26,22 +26,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from importer.clean._columns import (
-    _TEXT,
-    _blank,
-    _by_distinct,
-    _finish,
-    _join,
-    _lit,
-    _mask,
-    _matches,
-    _quoted,
+    TEXT_TYPE,
+    Normalized,
+    by_distinct,
+    empty_texts,
+    finish,
+    join_text,
+    lit,
+    matches,
+    quoted_text,
+    to_mask,
 )
-from importer.clean._columns import Normalized as Normalized
-from importer.clean._phones import normalize_phones as normalize_phones
-from importer.clean._phones import phone_timezone as phone_timezone
-from importer.clean._times import format_time as format_time
-from importer.clean._times import normalize_times as normalize_times
-from importer.clean._times import parse_time as parse_time
+from importer.clean._phones import normalize_phones, phone_timezone
+from importer.clean._times import format_time, normalize_times, parse_time
 
 __all__ = [
     "Normalized",
@@ -69,17 +66,17 @@ def normalize_integers(s: pd.Series) -> Normalized:
 
     def parse(distinct: pa.Array) -> tuple[pa.Array, pa.Array]:
         text = pc.utf8_trim_whitespace(distinct)
-        ok = _matches(text, _INTEGER)
+        ok = matches(text, _INTEGER)
         digits = pc.replace_substring_regex(text, r"[+,]|\.0*$", "")
         digits = pc.replace_substring_regex(digits, r"^(-?)0+(\d)", r"\1\2")
         digits = pc.replace_substring_regex(digits, r"^-0$", "0")
-        return _finish(text, ok, digits, _join(_quoted(text), " is not a whole number"))
+        return finish(text, ok, digits, join_text(quoted_text(text), " is not a whole number"))
 
-    return _by_distinct(s, parse)
+    return by_distinct(s, parse)
 
 
-_TRUE = pa.array(["1", "1.0", "true", "yes", "on"], _TEXT)
-_FALSE = pa.array(["0", "0.0", "false", "no", "off"], _TEXT)
+_TRUE = pa.array(["1", "1.0", "true", "yes", "on"], TEXT_TYPE)
+_FALSE = pa.array(["0", "0.0", "false", "no", "off"], TEXT_TYPE)
 
 
 def normalize_booleans(s: pd.Series) -> Normalized:
@@ -88,15 +85,16 @@ def normalize_booleans(s: pd.Series) -> Normalized:
     def parse(distinct: pa.Array) -> tuple[pa.Array, pa.Array]:
         text = pc.utf8_trim_whitespace(distinct)
         word = pc.utf8_lower(text)
-        true = _mask(pc.is_in(word, value_set=_TRUE))
-        false = _mask(pc.is_in(word, value_set=_FALSE))
-        values = pc.if_else(pa.array(true), _lit("true"), _lit("false"))
-        message = _join(
-            _quoted(text), " is not a yes/no value; write one of 1/true/yes/on or 0/false/no/off"
+        true = to_mask(pc.is_in(word, value_set=_TRUE))
+        false = to_mask(pc.is_in(word, value_set=_FALSE))
+        values = pc.if_else(pa.array(true), lit("true"), lit("false"))
+        message = join_text(
+            quoted_text(text),
+            " is not a yes/no value; write one of 1/true/yes/on or 0/false/no/off",
         )
-        return _finish(text, true | false, values, message)
+        return finish(text, true | false, values, message)
 
-    return _by_distinct(s, parse)
+    return by_distinct(s, parse)
 
 
 # Hand-written rather than the email-validator package: that is not a dependency, checks
@@ -116,17 +114,19 @@ def normalize_emails(s: pd.Series) -> Normalized:
         text = pc.utf8_trim_whitespace(distinct)
         # A match, then a split at the one "@" it allows: RE2 without capture groups runs
         # as a DFA, some 20 times faster than extracting the parts.
-        ok = _matches(text, _EMAIL)
-        ok &= _mask(pc.less_equal(pc.utf8_length(text), 254))  # RFC 5321 limits
+        ok = matches(text, _EMAIL)
+        ok &= to_mask(pc.less_equal(pc.utf8_length(text), 254))  # RFC 5321 limits
         parts = pc.split_pattern(pc.filter(text, pa.array(ok)), "@", max_splits=1)
         local, domain = pc.list_element(parts, 0), pc.list_element(parts, 1)
-        fine = _mask(pc.less_equal(pc.utf8_length(local), 64))
-        address = _join(local, "@", pc.utf8_lower(domain))
-        values = pc.replace_with_mask(_blank(len(text)), pa.array(ok), address)
+        fine = to_mask(pc.less_equal(pc.utf8_length(local), 64))
+        address = join_text(local, "@", pc.utf8_lower(domain))
+        values = pc.replace_with_mask(empty_texts(len(text)), pa.array(ok), address)
         ok[ok] = fine
-        return _finish(text, ok, values, _join(_quoted(text), " is not a valid email address"))
+        return finish(
+            text, ok, values, join_text(quoted_text(text), " is not a valid email address")
+        )
 
-    return _by_distinct(s, parse)
+    return by_distinct(s, parse)
 
 
 def normalize_choices(s: pd.Series, allowed: Sequence[str]) -> Normalized:
@@ -134,7 +134,7 @@ def normalize_choices(s: pd.Series, allowed: Sequence[str]) -> Normalized:
     ``allowed``."""
     if not allowed:
         raise ValueError("normalize_choices needs at least one allowed value")
-    canonical = pa.array(list(allowed), _TEXT)
+    canonical = pa.array(list(allowed), TEXT_TYPE)
     folded = pc.utf8_lower(canonical)
     message = " is not allowed; write " + (
         f"{allowed[0]}" if len(allowed) == 1 else "one of " + ", ".join(allowed)
@@ -143,20 +143,20 @@ def normalize_choices(s: pd.Series, allowed: Sequence[str]) -> Normalized:
     def parse(distinct: pa.Array) -> tuple[pa.Array, pa.Array]:
         text = pc.utf8_trim_whitespace(distinct)
         at = pc.index_in(pc.utf8_lower(text), value_set=folded)
-        ok = _mask(pc.is_valid(at))
-        values = pc.fill_null(pc.take(canonical, at), _lit(""))
-        return _finish(text, ok, values, _join(_quoted(text), message))
+        ok = to_mask(pc.is_valid(at))
+        values = pc.fill_null(pc.take(canonical, at), lit(""))
+        return finish(text, ok, values, join_text(quoted_text(text), message))
 
-    return _by_distinct(s, parse)
+    return by_distinct(s, parse)
 
 
 def normalize_strings(s: pd.Series) -> Normalized:
     """Text with surrounding whitespace removed; never an error."""
 
     def parse(distinct: pa.Array) -> tuple[pa.Array, pa.Array]:
-        return pc.utf8_trim_whitespace(distinct), _blank(len(distinct))
+        return pc.utf8_trim_whitespace(distinct), empty_texts(len(distinct))
 
-    return _by_distinct(s, parse)
+    return by_distinct(s, parse)
 
 
 # --- headers --------------------------------------------------------------------------------

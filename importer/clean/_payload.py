@@ -17,8 +17,18 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from importer.clean import _normalize as normalize
-from importer.config._load import (
+from importer.clean._columns import Normalized
+from importer.clean._normalize import (
+    normalize_booleans,
+    normalize_choices,
+    normalize_emails,
+    normalize_integers,
+    normalize_strings,
+    snake_case,
+)
+from importer.clean._phones import normalize_phones
+from importer.clean._times import normalize_times
+from importer.config import (
     Duplicates,
     FieldSpec,
     FieldType,
@@ -119,7 +129,7 @@ def bind(mapping: MappingConfig, table: Table, token: str | None) -> Plan:
         for i, (header, label) in enumerate(zip(table.headers, table.columns, strict=True)):
             if label in used or label == token_label or i < ours:
                 continue
-            key = normalize.snake_case(header) or "column"
+            key = snake_case(header) or "column"
             base, n = key, 2
             while key in taken:
                 key, n = f"{base}_{n}", n + 1
@@ -135,23 +145,21 @@ def bind(mapping: MappingConfig, table: Table, token: str | None) -> Plan:
     )
 
 
-def _normalizer(
-    spec: FieldSpec, mapping: MappingConfig
-) -> Callable[[pd.Series], normalize.Normalized]:
+def _normalizer(spec: FieldSpec, mapping: MappingConfig) -> Callable[[pd.Series], Normalized]:
     t = spec.type
     if t is FieldType.PHONE:
-        return lambda s: normalize.normalize_phones(s, mapping.region)
+        return lambda s: normalize_phones(s, mapping.region)
     if t is FieldType.TIME:
-        return lambda s: normalize.normalize_times(s, mapping.timezone, mapping.date_order)
+        return lambda s: normalize_times(s, mapping.timezone, mapping.date_order)
     if t is FieldType.INTEGER:
-        return normalize.normalize_integers
+        return normalize_integers
     if t is FieldType.BOOLEAN:
-        return normalize.normalize_booleans
+        return normalize_booleans
     if t is FieldType.EMAIL:
-        return normalize.normalize_emails
+        return normalize_emails
     if t is FieldType.CHOICE:
-        return lambda s: normalize.normalize_choices(s, spec.choices)
-    return normalize.normalize_strings
+        return lambda s: normalize_choices(s, spec.choices)
+    return normalize_strings
 
 
 TEXT = _TEXT = pa.large_string()

@@ -22,18 +22,18 @@ import pyarrow.compute as pc
 from phonenumbers import timezone as phone_zones
 
 from importer.clean._columns import (
-    _TEXT,
+    TEXT_TYPE,
     Normalized,
-    _blank,
-    _by_distinct,
-    _finish,
-    _join,
-    _lit,
-    _mask,
-    _matches,
-    _quote,
+    by_distinct,
+    empty_texts,
+    finish,
+    join_text,
+    lit,
+    matches,
+    quote_text,
+    to_mask,
 )
-from importer.clean._times import _zone_exists
+from importer.clean._times import zone_exists
 
 # The common North American layouts: "(800) 450-6787", "800.450.6787", "1-800-450-6787",
 # "+1 800 450 6787", "8004506787", "18004506787", "+18004506787". The area code starts with
@@ -108,19 +108,19 @@ def _nanp_regions() -> tuple[_NanpRegion, ...]:
 def _nanp_fits(numbers: pa.Array, region: _NanpRegion) -> np.ndarray:
     if region.general is None or region.types is None:
         return np.zeros(len(numbers), dtype=bool)
-    return _matches(numbers, region.general) & _matches(numbers, region.types)
+    return matches(numbers, region.general) & matches(numbers, region.types)
 
 
 def _nanp_valid(numbers: pa.Array) -> np.ndarray:
     """Which 10-digit national numbers (null: not a candidate) phonenumbers deems valid."""
     valid = np.zeros(len(numbers), dtype=bool)
-    pending = np.flatnonzero(_mask(pc.is_valid(numbers)))
+    pending = np.flatnonzero(to_mask(pc.is_valid(numbers)))
     for region in _nanp_regions():
         if not len(pending):
             break
         subset = pc.take(numbers, pa.array(pending))
         if region.leading is not None:
-            claimed = _matches(subset, region.leading)
+            claimed = matches(subset, region.leading)
             valid[pending[claimed]] = _nanp_fits(pc.filter(subset, pa.array(claimed)), region)
         else:
             claimed = _nanp_fits(subset, region)
@@ -154,7 +154,7 @@ _LENGTH_REASONS = {
 
 def _phone_slow(text: str, shown: str, region: str) -> tuple[str, str]:
     """One phone that the fast path did not accept: (E.164, "") or ("", message)."""
-    quoted = _quote(shown)
+    quoted = quote_text(shown)
     if _SCIENTIFIC.fullmatch(text):
         return (
             "",
@@ -234,13 +234,13 @@ def normalize_phones(s: pd.Series, region: str) -> Normalized:
         parts = pc.extract_regex(text, fast)
         national = pc.if_else(
             pc.is_valid(parts),
-            _join(*(pc.struct_field(parts, f) for f in ("area", "area2", "exchange", "line"))),
-            pa.scalar(None, _TEXT),
+            join_text(*(pc.struct_field(parts, f) for f in ("area", "area2", "exchange", "line"))),
+            pa.scalar(None, TEXT_TYPE),
         )
         ok = _nanp_valid(national)
-        values = pc.if_else(pa.array(ok), _join("+1", pc.fill_null(national, _lit(""))), _lit(""))
-        errors = _blank(len(distinct))
-        slow = np.flatnonzero(~ok & ~_mask(pc.equal(text, _lit(""))))
+        values = pc.if_else(pa.array(ok), join_text("+1", pc.fill_null(national, lit(""))), lit(""))
+        errors = empty_texts(len(distinct))
+        slow = np.flatnonzero(~ok & ~to_mask(pc.equal(text, lit(""))))
         if len(slow):
             picks = pa.array(slow)
             results = [
@@ -252,15 +252,15 @@ def normalize_phones(s: pd.Series, region: str) -> Normalized:
             where = np.zeros(len(distinct), dtype=bool)
             where[slow] = True
             values = pc.replace_with_mask(
-                values, pa.array(where), pa.array([v for v, _ in results], _TEXT)
+                values, pa.array(where), pa.array([v for v, _ in results], TEXT_TYPE)
             )
             errors = pc.replace_with_mask(
-                errors, pa.array(where), pa.array([e for _, e in results], _TEXT)
+                errors, pa.array(where), pa.array([e for _, e in results], TEXT_TYPE)
             )
             ok[slow] = [not e for _, e in results]
-        return _finish(text, ok, values, errors)
+        return finish(text, ok, values, errors)
 
-    return _by_distinct(s, parse)
+    return by_distinct(s, parse)
 
 
 def phone_timezone(e164: str) -> str | None:
@@ -316,5 +316,5 @@ def _westernmost(zones: tuple[str, ...], year: int) -> str | None:
             for month in (1, 7)
         )
 
-    known = [z for z in zones if _zone_exists(z)]
+    known = [z for z in zones if zone_exists(z)]
     return min(known, key=lambda z: (offset(z), z)) if known else None

@@ -16,9 +16,10 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from importer.clean import _normalize as normalize
 from importer.clean._payload import RowStatus
-from importer.config._load import token_fingerprint
+from importer.clean._phones import normalize_phones, phone_timezone
+from importer.clean._times import format_time, parse_time
+from importer.config import token_fingerprint
 from importer.errors import ConfigError
 from importer.load import Chunk
 
@@ -131,14 +132,14 @@ class RescheduleBuilder:
             return cached
         zone_name = self.default_zone
         if self.spec.local_time or self.spec.calling_hours:
-            zone_name = normalize.phone_timezone(e164) or self.default_zone
+            zone_name = phone_timezone(e164) or self.default_zone
         zone = ZoneInfo(zone_name)
         if self.spec.instant is not None:
             moment = self.spec.instant
         else:
             try:
                 wall_zone = zone_name if self.spec.local_time else self.default_zone
-                moment = normalize.parse_time(self.spec.wall_time or "", wall_zone, self.date_order)
+                moment = parse_time(self.spec.wall_time or "", wall_zone, self.date_order)
             except ValueError as exc:
                 result = ("", "", f"--at: {exc}")
                 self._cache[e164] = result
@@ -153,7 +154,7 @@ class RescheduleBuilder:
                     f"{moved.astimezone(zone).strftime(fmt)} ({zone_name} calling hours)"
                 )
                 moment = moved
-        result = (normalize.format_time(moment), note, "")
+        result = (format_time(moment), note, "")
         if len(self._cache) < 100_000:
             self._cache[e164] = result
         return result
@@ -161,7 +162,7 @@ class RescheduleBuilder:
     def __call__(self, chunk: Chunk) -> pd.DataFrame:
         """The rows frame of one chunk, as ``payload.build_rows`` returns it (plus ``note``)."""
         raw = chunk.frame[self.label]
-        norm = normalize.normalize_phones(raw, self.region)
+        norm = normalize_phones(raw, self.region)
         records: list[dict[str, str]] = []
         column = self.spec.caller_id_column
         for row, value, phone, error in zip(raw.index, raw, norm.values, norm.errors, strict=True):

@@ -18,15 +18,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from importer.clean._columns import (
-    _TEXT,
+    TEXT_TYPE,
     Normalized,
-    _by_distinct,
-    _finish,
-    _join,
-    _lit,
-    _mask,
-    _matches,
-    _quoted,
+    by_distinct,
+    finish,
+    join_text,
+    lit,
+    matches,
+    quoted_text,
+    to_mask,
 )
 
 _MONTHS = (
@@ -54,7 +54,7 @@ _LAYOUTS = (
     + _CLOCK,  # 23 Jul 2021, 23-Jul-21, Fri, 23 Jul 2021 14:26:43 +0000
 )
 _MONTH_NAMES = pa.array(
-    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], _TEXT
+    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], TEXT_TYPE
 )
 # US abbreviations only: the product serves US call centres, and "CST" elsewhere would be
 # China or Cuba. Anything else must be written as an offset.
@@ -82,9 +82,9 @@ def _offset_seconds(zone: str) -> int | None:
 
 def _numbers(field: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """An extracted digit group as int64, and whether it was present."""
-    present = pc.not_equal(field, _lit(""))
-    values = pc.cast(pc.if_else(present, field, _lit("0")), pa.int64())
-    return np.asarray(values.to_numpy(zero_copy_only=False), dtype=np.int64), _mask(present)
+    present = pc.not_equal(field, lit(""))
+    values = pc.cast(pc.if_else(present, field, lit("0")), pa.int64())
+    return np.asarray(values.to_numpy(zero_copy_only=False), dtype=np.int64), to_mask(present)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,15 +99,15 @@ class _Clock:
 
 def _wall_clock(parts: pa.Array, month: np.ndarray, day: np.ndarray) -> _Clock:
     year, _ = _numbers(pc.struct_field(parts, "Y"))
-    short_year = _mask(pc.equal(pc.utf8_length(pc.struct_field(parts, "Y")), 2))
+    short_year = to_mask(pc.equal(pc.utf8_length(pc.struct_field(parts, "Y")), 2))
     # strptime's %y pivot: 69-99 are 1900s, 00-68 are 2000s.
     year = np.where(short_year, np.where(year < 69, 2000 + year, 1900 + year), year)
     hour, has_hour = _numbers(pc.struct_field(parts, "H"))
     minute, has_minute = _numbers(pc.struct_field(parts, "Mi"))
     second, _ = _numbers(pc.struct_field(parts, "S"))
     meridiem = pc.utf8_lower(pc.utf8_slice_codeunits(pc.struct_field(parts, "P"), 0, 1))
-    has_meridiem = _mask(pc.not_equal(meridiem, _lit("")))
-    pm = _mask(pc.equal(meridiem, _lit("p")))
+    has_meridiem = to_mask(pc.not_equal(meridiem, lit("")))
+    pm = to_mask(pc.equal(meridiem, lit("p")))
 
     ok = (year >= 1900) & (year <= 2199) & (month >= 1) & (month <= 12) & (day >= 1)
     ok &= ~has_hour | has_minute | has_meridiem  # "2021-07-23 14" is not a time
@@ -120,7 +120,7 @@ def _wall_clock(parts: pa.Array, month: np.ndarray, day: np.ndarray) -> _Clock:
     seconds = date.astype(np.int64) * 86400 + hour * 3600 + minute * 60 + second
 
     zone = pc.struct_field(parts, "Z")
-    aware = _mask(pc.not_equal(zone, _lit("")))
+    aware = to_mask(pc.not_equal(zone, lit("")))
     offset = np.zeros(len(parts), dtype=np.int64)
     if aware.any():
         distinct = pc.unique(pc.filter(zone, pa.array(aware)))
@@ -151,7 +151,7 @@ def _clocks(parts: pa.Array, layout: int, date_order: str) -> tuple[_Clock, _Clo
     return _wall_clock(parts, month, day), None
 
 
-def _zone_exists(zone: str) -> bool:
+def zone_exists(zone: str) -> bool:
     try:
         ZoneInfo(zone)
     except (ZoneInfoNotFoundError, ValueError):
@@ -162,7 +162,7 @@ def _zone_exists(zone: str) -> bool:
 def _check_time_settings(timezone: str, date_order: str) -> None:
     if date_order not in _DATE_ORDERS:
         raise ValueError(f"unknown date order {date_order!r}; use MDY or DMY")
-    if not _zone_exists(timezone):
+    if not zone_exists(timezone):
         raise ValueError(
             f"unknown time zone {timezone!r}; use an IANA name such as America/New_York"
         )
@@ -174,7 +174,7 @@ def _parse_times(
     """Distinct cells to (UTC seconds, ok, error messages)."""
     n = len(distinct)
     text = pc.utf8_trim_whitespace(distinct)
-    spaced = _matches(text, r"\s\s|[^\S ]")  # tabs, non-breaking or doubled spaces: rare
+    spaced = matches(text, r"\s\s|[^\S ]")  # tabs, non-breaking or doubled spaces: rare
     if spaced.any():
         tidy = pc.replace_substring_regex(text, r"\s+", " ")
         text = pc.if_else(pa.array(spaced), tidy, text)
@@ -182,12 +182,12 @@ def _parse_times(
     ok = np.zeros(n, dtype=bool)
     naive = np.zeros(n, dtype=bool)
     other_order = np.zeros(n, dtype=bool)
-    pending = np.flatnonzero(_mask(pc.not_equal(text, _lit(""))))
+    pending = np.flatnonzero(to_mask(pc.not_equal(text, lit(""))))
     for layout, pattern in enumerate(_LAYOUTS):
         if not len(pending):
             break
         parts = pc.extract_regex(pc.take(text, pa.array(pending)), pattern)
-        matched = _mask(pc.is_valid(parts))
+        matched = to_mask(pc.is_valid(parts))
         rows = pending[matched]
         clock, swapped = _clocks(pc.filter(parts, pa.array(matched)), layout, date_order)
         seconds[rows] = clock.seconds - clock.offset
@@ -207,7 +207,7 @@ def _parse_times(
             timezone, ambiguous=np.ones(len(local), dtype=bool), nonexistent="shift_forward"
         )
         seconds[local] = stamps.tz_convert("UTC").as_unit("s").asi8
-    message = _join(_quoted(text), " " + _TIME_HELP)
+    message = join_text(quoted_text(text), " " + _TIME_HELP)
     if other_order.any():
         first, second = ("month", "day") if date_order == "MDY" else ("day", "month")
         hint = (
@@ -215,13 +215,13 @@ def _parse_times(
             f"set date_order: {'DMY' if date_order == 'MDY' else 'MDY'} if the file writes the "
             f"{second} first)"
         )
-        message = pc.if_else(pa.array(other_order), _join(message, hint), message)
+        message = pc.if_else(pa.array(other_order), join_text(message, hint), message)
     return seconds, ok, message
 
 
 def _format_seconds(seconds: np.ndarray) -> pa.Array:
-    stamps = pc.cast(pa.array(seconds.astype("datetime64[s]")), _TEXT)
-    return _join(stamps, " +0000")
+    stamps = pc.cast(pa.array(seconds.astype("datetime64[s]")), TEXT_TYPE)
+    return join_text(stamps, " +0000")
 
 
 def normalize_times(s: pd.Series, timezone: str, date_order: str = "MDY") -> Normalized:
@@ -232,16 +232,16 @@ def normalize_times(s: pd.Series, timezone: str, date_order: str = "MDY") -> Nor
     def parse(distinct: pa.Array) -> tuple[pa.Array, pa.Array]:
         seconds, ok, errors = _parse_times(distinct, timezone, date_order)
         text = pc.utf8_trim_whitespace(distinct)
-        return _finish(text, ok, _format_seconds(np.where(ok, seconds, 0)), errors)
+        return finish(text, ok, _format_seconds(np.where(ok, seconds, 0)), errors)
 
-    return _by_distinct(s, parse)
+    return by_distinct(s, parse)
 
 
 def parse_time(text: str, timezone: str, date_order: str = "MDY") -> datetime:
     """One date/time (e.g. ``reschedule --at``) as an aware datetime in UTC; ValueError if
     it cannot be read."""
     _check_time_settings(timezone, date_order)
-    seconds, ok, errors = _parse_times(pa.array([text], _TEXT), timezone, date_order)
+    seconds, ok, errors = _parse_times(pa.array([text], TEXT_TYPE), timezone, date_order)
     if not ok[0]:
         raise ValueError(errors[0].as_py())
     return datetime.fromtimestamp(int(seconds[0]), UTC)

@@ -11,22 +11,22 @@ import click
 
 from importer.cli.console import (
     CliProgress,
-    _confirm_large_send,
-    _confirm_repeat,
-    _print_sheets,
-    _print_summary,
-    _warn_endpoint,
+    confirm_large_send,
+    confirm_repeat,
+    print_sheets,
+    print_summary,
+    warn_endpoint,
 )
 from importer.cli.options import (
     ReadOptions,
-    _expand,
-    _log_file,
-    _notify,
-    _send_options,
     batch_options,
+    expand_files,
     handle_errors,
     input_options,
+    logging_to_file,
+    make_send_options,
     mapping_option,
+    notify_webhook,
     send_options,
     verbosity,
     window_options,
@@ -88,16 +88,16 @@ def validate(
     body that would be sent), failures.csv (the rows to fix, with their original columns)
     and summary.json into the run folder.
     """
-    from importer.pipeline import _flows as pipeline
+    from importer import pipeline
 
     if list_sheets:
-        _print_sheets(file, reading.fmt)
+        print_sheets(file, reading.fmt)
         return
     source = reading.source(file)
     summary = pipeline.validate(
         source, mapping_path, out, pipeline.Window(start_row, limit), CliProgress(quiet)
     )
-    _print_summary(summary, quiet)
+    print_summary(summary, quiet)
     sys.exit(summary.exit_code)
 
 
@@ -152,11 +152,11 @@ def run(
     Several files (or a quoted pattern such as 'incoming/*.csv') each get their own run
     folder; the exit status is the worst of them.
     """
-    from importer.config._load import load_mapping
-    from importer.pipeline import _flows as pipeline
-    from importer.record._ledger import LedgerLock
+    from importer import pipeline
+    from importer.config import load_mapping
+    from importer.record import LedgerLock
 
-    paths = _expand(files)
+    paths = expand_files(files)
     window = pipeline.Window(start_row, limit)
     out_root = Path("output")
     if len(paths) > 1 and out is not None:
@@ -166,14 +166,14 @@ def run(
         for path in paths:
             source = reading.source(path)
             summary = pipeline.validate(source, mapping_path, out, window, CliProgress(quiet))
-            _print_summary(summary, quiet)
+            print_summary(summary, quiet)
             worst = max(worst, summary.exit_code)
         sys.exit(worst)
-    options = _send_options(**send_kw)
+    options = make_send_options(**send_kw)
     if skip_unchanged:
         options = replace(options, ledger=ledger)
     endpoint = options.endpoint or load_mapping(mapping_path).endpoint
-    _warn_endpoint(endpoint, quiet)
+    warn_endpoint(endpoint, quiet)
     lock = LedgerLock(ledger) if skip_unchanged else None
     if lock is not None:
         lock.acquire()
@@ -181,14 +181,14 @@ def run(
     unusable: list[tuple[str, str]] = []
     worst = 0
     try:
-        with _log_file(log_file):
+        with logging_to_file(log_file):
             for path in paths:
                 source = reading.source(path)
                 try:
                     if not skip_unchanged:
                         root = out.parent if out is not None else out_root
-                        _confirm_repeat(path, endpoint, root, yes, out)
-                    _confirm_large_send(source, endpoint, yes)
+                        confirm_repeat(path, endpoint, root, yes, out)
+                    confirm_large_send(source, endpoint, yes)
                     summary = pipeline.run(
                         source,
                         mapping_path,
@@ -207,7 +207,7 @@ def run(
                     unusable.append((str(path), str(exc)))
                     worst = max(worst, exc.exit_code)
                     continue
-                _print_summary(summary, quiet)
+                print_summary(summary, quiet)
                 summaries.append(summary)
                 worst = max(worst, summary.exit_code)
                 if summary.interrupted:
@@ -215,7 +215,7 @@ def run(
     finally:
         if lock is not None:
             lock.release()
-    _notify(notify_url, summaries, unusable)
+    notify_webhook(notify_url, summaries, unusable)
     sys.exit(worst)
 
 
@@ -232,13 +232,13 @@ def rerun(run_dir: Path, verbose: bool, quiet: bool, **send_kw: Any) -> None:
     not sent (fix them in failures.csv and import that file). Updates DIR's
     results.csv, failures.csv and summary.json in place; the journal keeps the history.
     """
-    from importer.pipeline import _flows as pipeline
+    from importer import pipeline
 
-    options = _send_options(**send_kw)
+    options = make_send_options(**send_kw)
     if options.endpoint:
-        _warn_endpoint(options.endpoint, quiet)
+        warn_endpoint(options.endpoint, quiet)
     summary = pipeline.rerun(run_dir, options, CliProgress(quiet))
-    _print_summary(summary, quiet)
+    print_summary(summary, quiet)
     sys.exit(summary.exit_code)
 
 
@@ -262,8 +262,8 @@ def demo(rows: Path | None, out: Path | None, verbose: bool, quiet: bool) -> Non
     few injected faults, so retries show), imports samples/leads.csv with
     mappings/example.yaml, assigns tracking numbers, and prints the summary.
     """
-    from importer.pipeline import _flows as pipeline
-    from importer.sandbox._app import SandboxConfig, SandboxServer
+    from importer import pipeline
+    from importer.sandbox import SandboxConfig, SandboxServer
 
     root = Path(__file__).resolve().parents[2]  # the checkout that holds samples/, mappings/
     source = pipeline.Source(rows or root / "samples" / "leads.csv")
@@ -281,7 +281,7 @@ def demo(rows: Path | None, out: Path | None, verbose: bool, quiet: bool) -> Non
             source, mapping_path, options, out, pipeline.Window(), CliProgress(quiet)
         )
         stored = len(server.leads())
-    _print_summary(summary, quiet)
+    print_summary(summary, quiet)
     if not quiet:
         click.echo(f"  sandbox:  {stored} leads stored")
     sys.exit(summary.exit_code)

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from importer.cli.options import _fail
+from importer.cli.options import fail_with
 
 
 def _fixed_size(stream: Any) -> os.terminal_size | None:
@@ -116,7 +116,7 @@ class CliProgress:
             self.bar = None
 
 
-def _print_summary(summary: Any, quiet: bool) -> None:
+def print_summary(summary: Any, quiet: bool) -> None:
     run_dir = Path(summary.run_dir)
     if quiet:
         click.echo(str(run_dir / "results.csv"))
@@ -154,17 +154,17 @@ def _print_summary(summary: Any, quiet: bool) -> None:
             click.echo(f"  retry:    leadimport rerun {run_dir}")
 
 
-def _print_sheets(file: Path, fmt: str | None) -> None:
+def print_sheets(file: Path, fmt: str | None) -> None:
     from importer.load import list_sheets
 
     for name in list_sheets(file, fmt=fmt):
         click.echo(name)
 
 
-def _warn_endpoint(endpoint: str, quiet: bool) -> None:
+def warn_endpoint(endpoint: str, quiet: bool) -> None:
     from urllib.parse import urlparse
 
-    from importer.send._pool import is_loopback
+    from importer.send import is_loopback
 
     if urlparse(endpoint).scheme == "http" and not is_loopback(endpoint):
         click.echo(
@@ -179,9 +179,9 @@ def _host(endpoint: str) -> str:
     return endpoint.split("/")[2] if "//" in endpoint else endpoint
 
 
-def _confirm_large_send(source: Any, endpoint: str, yes: bool) -> None:
-    from importer.pipeline._flows import estimate_rows
-    from importer.send._pool import is_loopback
+def confirm_large_send(source: Any, endpoint: str, yes: bool) -> None:
+    from importer.pipeline import estimate_rows
+    from importer.send import is_loopback
 
     if yes or is_loopback(endpoint) or not sys.stdin.isatty():
         return
@@ -191,10 +191,10 @@ def _confirm_large_send(source: Any, endpoint: str, yes: bool) -> None:
     host = _host(endpoint)
     about = f"about {rows} rows" if rows is not None else "all rows of this workbook"
     if not click.confirm(f"Send {about} to {host}?", default=False, err=True):
-        _fail("not confirmed; nothing was sent (pass --yes to skip this question)", 2)
+        fail_with("not confirmed; nothing was sent (pass --yes to skip this question)", 2)
 
 
-def _confirm_repeat(
+def confirm_repeat(
     path: Path, endpoint: str, root: Path, yes: bool, out: Path | None = None
 ) -> None:
     """Ask before sending a file that was already imported to this endpoint (warn if we can't).
@@ -202,7 +202,7 @@ def _confirm_repeat(
     Sending it again updates the same leads with the same data: harmless for Trackdrive,
     but usually a mistake (the 4 p.m. upload done twice), and it spends the rate limit.
     """
-    from importer.pipeline._runfolder import earlier_imports
+    from importer.pipeline import earlier_imports
 
     earlier = earlier_imports(root, path, endpoint)
     if out is not None:  # the run's own folder: going on with it is not a repeat
@@ -224,14 +224,14 @@ def _confirm_repeat(
         )
         return
     if not click.confirm(f"{what}. Send it again?", default=False, err=True):
-        _fail(
+        fail_with(
             "not confirmed; nothing was sent (--skip-unchanged sends only the rows that "
             "changed; --yes sends without asking)",
             2,
         )
 
 
-def _print_schedule(results: Path, most: int = 40) -> None:
+def print_schedule(results: Path, most: int = 40) -> None:
     import csv
 
     with results.open(newline="", encoding="utf-8") as fh:

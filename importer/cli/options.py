@@ -23,7 +23,7 @@ from importer.errors import ConfigError, ImporterError, OutputError
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _fail(message: str, code: int) -> None:
+def fail_with(message: str, code: int) -> None:
     click.echo(f"leadimport: error: {message}", err=True)
     sys.exit(code)
 
@@ -39,7 +39,7 @@ def handle_errors(func: F) -> F:
         except ImporterError as exc:
             if verbose:
                 traceback.print_exc()
-            _fail(str(exc), exc.exit_code)
+            fail_with(str(exc), exc.exit_code)
         except KeyboardInterrupt:
             click.echo("leadimport: interrupted", err=True)
             sys.exit(130)
@@ -49,7 +49,7 @@ def handle_errors(func: F) -> F:
             if verbose:
                 traceback.print_exc()
             first = str(exc).splitlines()[0] if str(exc) else ""
-            _fail(
+            fail_with(
                 f"unexpected {type(exc).__name__}: {first} "
                 "(run again with --verbose for the details, and please report it)",
                 2,
@@ -102,7 +102,7 @@ class ReadOptions:
 
     def source(self, path: Path) -> Any:
         """The input ``path`` read this way (a pipeline Source)."""
-        from importer.pipeline._flows import Source
+        from importer.pipeline import Source
 
         delimiter = self.delimiter
         if delimiter is not None:
@@ -209,8 +209,8 @@ def send_options(func: F) -> F:
     return func
 
 
-def _send_options(**kw: Any) -> Any:
-    from importer.pipeline._flows import SendOptions
+def make_send_options(**kw: Any) -> Any:
+    from importer.pipeline import SendOptions
 
     return SendOptions(
         endpoint=kw["endpoint"],
@@ -224,7 +224,7 @@ def _send_options(**kw: Any) -> Any:
     )
 
 
-def _expand(patterns: tuple[str, ...]) -> list[Path]:
+def expand_files(patterns: tuple[str, ...]) -> list[Path]:
     """Files named on the command line; quoted globs ('incoming/*.csv') are expanded here."""
     files: list[Path] = []
     for pattern in patterns:
@@ -239,12 +239,12 @@ def _expand(patterns: tuple[str, ...]) -> list[Path]:
 
 
 @contextlib.contextmanager
-def _log_file(path: Path | None) -> Iterator[None]:
+def logging_to_file(path: Path | None) -> Iterator[None]:
     """With --log-file, append the run's log lines to that file too."""
     if path is None:
         yield
         return
-    from importer.pipeline._flows import log_file_handler, logging_to
+    from importer.pipeline import log_file_handler, logging_to
 
     try:
         handler = log_file_handler(path)
@@ -254,12 +254,12 @@ def _log_file(path: Path | None) -> Iterator[None]:
         yield
 
 
-def _notify(
+def notify_webhook(
     url: str | None, summaries: list[Any], unusable: list[tuple[str, str]] | None = None
 ) -> None:
     if not url or not (summaries or unusable):
         return
-    from importer.record._notify import notify
+    from importer.record import notify
 
     try:
         notify(url, summaries, unusable=unusable)

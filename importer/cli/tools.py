@@ -12,19 +12,19 @@ import click
 from importer.cli.commands import main
 from importer.cli.console import (
     CliProgress,
-    _confirm_large_send,
-    _print_schedule,
-    _print_summary,
-    _warn_endpoint,
+    confirm_large_send,
+    print_schedule,
+    print_summary,
+    warn_endpoint,
 )
 from importer.cli.options import (
     ReadOptions,
-    _fail,
-    _log_file,
-    _notify,
-    _send_options,
+    fail_with,
     handle_errors,
     input_options,
+    logging_to_file,
+    make_send_options,
+    notify_webhook,
     send_options,
     verbosity,
     window_options,
@@ -106,9 +106,9 @@ def reschedule(
     """
     from datetime import UTC, datetime
 
-    from importer.clean._schedule import RescheduleSpec, parse_calling_hours, parse_duration
-    from importer.config._load import load_mapping, parse_mapping
-    from importer.pipeline import _flows as pipeline
+    from importer import pipeline
+    from importer.clean import RescheduleSpec, parse_calling_hours, parse_duration
+    from importer.config import load_mapping, parse_mapping
 
     if (at_text is None) == (in_text is None):
         raise click.UsageError("give exactly one of --at TIME or --in DURATION")
@@ -131,7 +131,7 @@ def reschedule(
     elif local_time:
         spec = RescheduleSpec(column, wall_time=at_text, local_time=True, calling_hours=hours)
     else:
-        from importer.clean._normalize import parse_time
+        from importer.clean import parse_time
 
         try:
             instant = parse_time(at_text or "", mapping.timezone, mapping.date_order)
@@ -139,21 +139,21 @@ def reschedule(
             raise ConfigError(f"--at: {exc}") from None
         spec = RescheduleSpec(column, instant=instant, calling_hours=hours)
     spec = replace(spec, update_all_matching=update_all_matching)
-    options = _send_options(**send_kw)
+    options = make_send_options(**send_kw)
     window = pipeline.Window(start_row, limit)
     if not dry_run:
         endpoint = options.endpoint or mapping.endpoint
-        _warn_endpoint(endpoint, quiet)
-        _confirm_large_send(source, endpoint, yes)
-    with _log_file(log_file):
+        warn_endpoint(endpoint, quiet)
+        confirm_large_send(source, endpoint, yes)
+    with logging_to_file(log_file):
         summary = pipeline.reschedule(
             source, mapping, spec, options, out, window, CliProgress(quiet), dry_run=dry_run
         )
     if dry_run and not quiet:
-        _print_schedule(Path(summary.run_dir) / "results.csv")
-    _print_summary(summary, quiet)
+        print_schedule(Path(summary.run_dir) / "results.csv")
+    print_summary(summary, quiet)
     if not dry_run:
-        _notify(notify_url, [summary])
+        notify_webhook(notify_url, [summary])
     sys.exit(summary.exit_code)
 
 
@@ -202,7 +202,7 @@ def mapping_init(
         click.echo(text, nl=False)
         return
     if output.exists() and not force:
-        _fail(f"{output} exists; pass --force to overwrite it", 2)
+        fail_with(f"{output} exists; pass --force to overwrite it", 2)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(text, encoding="utf-8")
     if not quiet:
@@ -325,7 +325,7 @@ def sandbox_command(
         -d '{"caller_id":"+18004506787","data":{"loan_amount":"501"}}' \\
         "http://127.0.0.1:8765/api/v1/leads/create_or_update?lead_token=yourtoken"
     """
-    from importer.sandbox._app import SandboxConfig, serve
+    from importer.sandbox import SandboxConfig, serve
 
     if fail_rate + drop_rate + commit_then_fail_rate > 1.0:
         raise click.BadParameter(

@@ -1,1 +1,47 @@
-"""The config part."""
+"""The mapping YAML as frozen dataclasses, and every check of it.
+
+``load_mapping`` reads and validates a mapping file; ``MappingConfig`` and its parts are what
+the other parts receive. Every default of a mapping lives in ``_mapping``.
+"""
+
+from __future__ import annotations
+
+from importer.config._load import (
+    DEFAULT_ENDPOINT,
+    TOKEN_ENV,
+    check_endpoint,
+    closest_header,
+    load_mapping,
+    mapping_yaml,
+    parse_mapping,
+    resolve_token,
+)
+from importer.config._mapping import (
+    DATA_TYPES,
+    Duplicates,
+    FieldSpec,
+    FieldType,
+    MappingConfig,
+    SendConfig,
+    TokenSource,
+    token_fingerprint,
+)
+
+__all__ = [
+    "DATA_TYPES",
+    "DEFAULT_ENDPOINT",
+    "Duplicates",
+    "FieldSpec",
+    "FieldType",
+    "MappingConfig",
+    "SendConfig",
+    "TOKEN_ENV",
+    "TokenSource",
+    "check_endpoint",
+    "closest_header",
+    "load_mapping",
+    "mapping_yaml",
+    "parse_mapping",
+    "resolve_token",
+    "token_fingerprint",
+]

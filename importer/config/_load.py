@@ -18,12 +18,17 @@ from urllib.parse import urlparse
 import phonenumbers
 import yaml
 
-from importer.config._mapping import CHOICES, DATA_TYPES, PARAMETERS, SendConfig, TokenSource
-from importer.config._mapping import Duplicates as Duplicates
-from importer.config._mapping import FieldSpec as FieldSpec
-from importer.config._mapping import FieldType as FieldType
-from importer.config._mapping import MappingConfig as MappingConfig
-from importer.config._mapping import token_fingerprint as token_fingerprint
+from importer.config._mapping import (
+    CHOICES,
+    DATA_TYPES,
+    PARAMETERS,
+    Duplicates,
+    FieldSpec,
+    FieldType,
+    MappingConfig,
+    SendConfig,
+    TokenSource,
+)
 from importer.errors import ConfigError
 
 DEFAULT_ENDPOINT = "https://trackdrive.com/api/v1/leads/create_or_update"

@@ -1,1 +1,51 @@
-"""The pipeline part."""
+"""The flows a face drives: validate, run, rerun, reschedule; no printing."""
+
+from __future__ import annotations
+
+from importer.pipeline._flows import (
+    SendOptions,
+    rerun,
+    reschedule,
+    run,
+    validate,
+)
+from importer.pipeline._jobs import (
+    Job,
+    NoProgress,
+    Progress,
+    Source,
+    Window,
+    estimate_rows,
+    phone_column,
+)
+from importer.pipeline._runfolder import (
+    EarlierImport,
+    earlier_imports,
+    file_sha256,
+    log,
+    log_file_handler,
+    logging_to,
+    make_run_dir,
+)
+
+__all__ = [
+    "EarlierImport",
+    "Job",
+    "NoProgress",
+    "Progress",
+    "SendOptions",
+    "Source",
+    "Window",
+    "earlier_imports",
+    "estimate_rows",
+    "file_sha256",
+    "log",
+    "log_file_handler",
+    "logging_to",
+    "make_run_dir",
+    "phone_column",
+    "rerun",
+    "reschedule",
+    "run",
+    "validate",
+]

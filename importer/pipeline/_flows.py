@@ -26,9 +26,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from importer.clean._payload import RowStatus
-from importer.clean._schedule import RescheduleSpec
-from importer.config._load import (
+from importer.clean import RescheduleSpec, RowStatus
+from importer.config import (
     MappingConfig,
     check_endpoint,
     load_mapping,
@@ -38,40 +37,43 @@ from importer.config._load import (
 )
 from importer.errors import ConfigError
 from importer.pipeline._jobs import (
+    FirstPass,
     Job,
     NoProgress,
-    _built,
-    _FirstPass,
+    Progress,
+    Source,
+    Window,
+    built_chunks,
     check_job,
+    estimate_rows,
     import_job,
     reschedule_job,
 )
-from importer.pipeline._jobs import Progress as Progress
-from importer.pipeline._jobs import Source as Source
-from importer.pipeline._jobs import Window as Window
-from importer.pipeline._jobs import estimate_rows as estimate_rows
-from importer.pipeline._jobs import phone_column as phone_column
 from importer.pipeline._runfolder import (
-    _log_summary,
-    _now_iso,
-    _Recorder,
-    _report,
-    _run_info,
-    _run_log,
-    _summary,
+    Recorder,
     check_writable,
     claim_run_dir,
     file_sha256,
     log,
+    log_summary,
+    make_run_dir,
+    make_summary,
+    now_iso,
+    run_info,
+    run_log,
+    write_report,
 )
-from importer.pipeline._runfolder import log_file_handler as log_file_handler
-from importer.pipeline._runfolder import logging_to as logging_to
-from importer.pipeline._runfolder import make_run_dir as make_run_dir
-from importer.record import _journal as journal_mod
-from importer.record._journal import Journal, Outcome
-from importer.record._ledger import Ledger, body_hash
-from importer.record._results import Summary, write_summary
-from importer.send._pool import Request, SendReport, SendSettings, send_rows
+from importer.record import (
+    Journal,
+    Ledger,
+    Outcome,
+    Summary,
+    body_hash,
+    read_run_info,
+    write_run_info,
+    write_summary,
+)
+from importer.send import Request, SendReport, SendSettings, send_rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +103,7 @@ def validate(
 ) -> Summary:
     """Validate every row without sending; write the run folder; return the summary."""
     progress = progress or NoProgress()
-    started, started_at = time.monotonic(), _now_iso()
+    started, started_at = time.monotonic(), now_iso()
     mapping = load_mapping(mapping_path)
     job = import_job("validate", source, mapping, None, window)
     check_job(job)  # config/input errors before any folder is made
@@ -109,14 +111,16 @@ def validate(
     if out is not None:
         claim_run_dir(out, "validate", source, sha, mapping, mapping.endpoint, window)
     run_dir = make_run_dir(out, source.path)
-    with _run_log(run_dir):
+    with run_log(run_dir):
         log.info("validate %s with %s", source.path, mapping_path)
         progress.start("validate", estimate_rows(source))
-        writer, blank = _report(run_dir, job, None)
+        writer, blank = write_report(run_dir, job, None)
         progress.end()
-        summary = _summary(job, run_dir, sha, mapping.endpoint, writer, blank, started, started_at)
+        summary = make_summary(
+            job, run_dir, sha, mapping.endpoint, writer, blank, started, started_at
+        )
         write_summary(run_dir, summary)
-        _log_summary(summary)
+        log_summary(summary)
     return summary
 
 
@@ -137,7 +141,7 @@ def _settings(mapping: MappingConfig, options: SendOptions, endpoint: str) -> Se
 
 
 def _requests(
-    job: Job, done: dict[int, Outcome], recorder: _Recorder, first_pass: _FirstPass
+    job: Job, done: dict[int, Outcome], recorder: Recorder, first_pass: FirstPass
 ) -> Iterator[Request]:
     """The rows to send, lazily: valid rows that have not succeeded (or been skipped) yet."""
     finished = {RowStatus.SUCCESS.value, RowStatus.SKIPPED.value}
@@ -150,7 +154,7 @@ def _requests(
     for outcome in done.values():
         if outcome.status == RowStatus.SUCCESS.value and outcome.key:
             last_success[outcome.key] = max(outcome.row, last_success.get(outcome.key, 0))
-    for item in _built(job):
+    for item in built_chunks(job):
         first_pass.keep(item)
         rows = item[2]
         status = rows["status"]
@@ -192,7 +196,7 @@ def _requests(
 async def _send(
     requests: Iterator[Request],
     settings: SendSettings,
-    recorder: _Recorder,
+    recorder: Recorder,
     handle_signals: bool,
 ) -> SendReport:
     stop = asyncio.Event()
@@ -224,8 +228,8 @@ def _execute(
     sha: str,
 ) -> Summary:
     """Send the job's rows into ``run_dir``; ``sha``: the input's SHA-256, as run.json has it."""
-    started, started_at = time.monotonic(), _now_iso()
-    with _run_log(run_dir):
+    started, started_at = time.monotonic(), now_iso()
+    with run_log(run_dir):
         log.info(
             "%s %s -> %s (rate %s/s, concurrency %d, max attempts %d)",
             job.command,
@@ -241,8 +245,8 @@ def _execute(
         journal.open(job.command)
         progress.start("send", estimate_rows(job.source))
         try:
-            recorder = _Recorder(journal, progress, ledger, run_dir)
-            first_pass = _FirstPass()
+            recorder = Recorder(journal, progress, ledger, run_dir)
+            first_pass = FirstPass()
             report = asyncio.run(
                 _send(
                     _requests(job, done, recorder, first_pass), settings, recorder, handle_signals
@@ -259,12 +263,12 @@ def _execute(
             not_reached = "not sent: the run was interrupted"
         else:
             not_reached = "not sent"
-        writer, blank = _report(run_dir, job, journal, not_reached, first_pass)
-        summary = _summary(
+        writer, blank = write_report(run_dir, job, journal, not_reached, first_pass)
+        summary = make_summary(
             job, run_dir, sha, endpoint, writer, blank, started, started_at, report, extra
         )
         write_summary(run_dir, summary)
-        _log_summary(summary)
+        log_summary(summary)
     return summary
 
 
@@ -296,8 +300,8 @@ def run(
     else:
         shutil.copyfile(mapping_path, run_dir / "mapping.yaml")
     settings = _settings(mapping, options, endpoint)
-    info = _run_info(job, endpoint, settings, options.ledger, sha)
-    journal_mod.write_run_info(run_dir, info)
+    info = run_info(job, endpoint, settings, options.ledger, sha)
+    write_run_info(run_dir, info)
     return _execute(
         job,
         run_dir,
@@ -319,7 +323,7 @@ def rerun(
 ) -> Summary:
     """Send again every row of an earlier run that did not succeed and is not invalid."""
     progress = progress or NoProgress()
-    info = journal_mod.read_run_info(run_dir)
+    info = read_run_info(run_dir)
     source = Source(
         Path(info["input"]),
         fmt=info.get("format"),
@@ -407,10 +411,12 @@ def reschedule(
             return rerun(out, options, progress, handle_signals)
     run_dir = make_run_dir(out, source.path)
     if dry_run:
-        started, started_at = time.monotonic(), _now_iso()
-        with _run_log(run_dir):
-            writer, blank = _report(run_dir, replace(job, command="reschedule --dry-run"), None)
-            summary = _summary(
+        started, started_at = time.monotonic(), now_iso()
+        with run_log(run_dir):
+            writer, blank = write_report(
+                run_dir, replace(job, command="reschedule --dry-run"), None
+            )
+            summary = make_summary(
                 replace(job, command="reschedule --dry-run"),
                 run_dir,
                 sha,
@@ -424,7 +430,7 @@ def reschedule(
         return summary
     (run_dir / "mapping.yaml").write_text(mapping_yaml(mapping), encoding="utf-8")
     settings = _settings(mapping, options, endpoint)
-    info = _run_info(job, endpoint, settings, None, sha)
+    info = run_info(job, endpoint, settings, None, sha)
     info["reschedule"] = spec.to_json()
-    journal_mod.write_run_info(run_dir, info)
+    write_run_info(run_dir, info)
     return _execute(job, run_dir, endpoint, settings, progress, handle_signals, None, {}, sha)

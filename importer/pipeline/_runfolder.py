@@ -1,9 +1,9 @@
 """The run folder: making and probing it, and everything a run writes into it.
 
 ``make_run_dir`` creates the folder and checks that it can hold the results before anything
-is sent; ``_run_log`` logs the run to ``run.log``. While rows are sent, ``_Recorder``
-journals every answer (and keeps the ledger); afterwards ``_report`` (the second pass)
-merges the journal's outcomes into ``results.csv`` and ``failures.csv``, and ``_summary``
+is sent; ``run_log`` logs the run to ``run.log``. While rows are sent, ``Recorder``
+journals every answer (and keeps the ledger); afterwards ``write_report`` (the second pass)
+merges the journal's outcomes into ``results.csv`` and ``failures.csv``, and ``make_summary``
 counts them into the ``Summary`` with the run's exit status.
 """
 
@@ -25,16 +25,22 @@ from urllib.parse import urlsplit
 
 import pandas as pd
 
-from importer.clean._payload import RowStatus
-from importer.config._load import MappingConfig, load_mapping, token_fingerprint
-from importer.config._mapping import SendConfig, TokenSource
+from importer.clean import RowStatus
+from importer.config import MappingConfig, SendConfig, TokenSource, load_mapping, token_fingerprint
 from importer.errors import ConfigError, OutputError
 from importer.load import Table, find_column
-from importer.pipeline._jobs import Job, Progress, Source, Window, _built, _FirstPass
-from importer.record._journal import JOURNAL_FILE, RUN_FILE, Journal, Outcome
-from importer.record._ledger import Ledger
-from importer.record._results import SUMMARY_FILE, ResultsWriter, Summary
-from importer.send._pool import Result, SendReport, SendSettings
+from importer.pipeline._jobs import FirstPass, Job, Progress, Source, Window, built_chunks
+from importer.record import (
+    JOURNAL_FILE,
+    RUN_FILE,
+    SUMMARY_FILE,
+    Journal,
+    Ledger,
+    Outcome,
+    ResultsWriter,
+    Summary,
+)
+from importer.send import Result, SendReport, SendSettings
 
 EXIT_OK, EXIT_ROWS_FAILED, EXIT_UNUSABLE, EXIT_ABORTED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 _FAILURE_STATUSES = {RowStatus.INVALID.value, RowStatus.FAILED.value, RowStatus.NOT_SENT.value}
@@ -231,7 +237,7 @@ def earlier_imports(root: Path, input_path: Path, endpoint: str) -> list[Earlier
     return sorted(found, key=lambda e: e.finished_at, reverse=True)
 
 
-def _run_info(
+def run_info(
     job: Job, endpoint: str, settings: SendSettings, ledger: Path | None, sha: str
 ) -> dict[str, Any]:
     src = job.source
@@ -253,11 +259,11 @@ def _run_info(
         "max_attempts": settings.max_attempts,
         "timeout_s": settings.timeout_s,
         "ledger": str(ledger.resolve()) if ledger else None,
-        "created_at": _now_iso(),
+        "created_at": now_iso(),
     }
 
 
-class _Recorder:
+class Recorder:
     """The sender's observer: journal every event, keep the ledger, count progress."""
 
     def __init__(
@@ -371,12 +377,12 @@ def _merge(
     return out
 
 
-def _report(
+def write_report(
     run_dir: Path,
     job: Job,
     journal: Journal | None,
     not_reached: str = "",
-    first_pass: _FirstPass | None = None,
+    first_pass: FirstPass | None = None,
 ) -> tuple[ResultsWriter, int]:
     """Second pass: write results.csv and failures.csv; return the writer and blank rows."""
     outcomes: dict[int, Outcome] | None = None
@@ -386,7 +392,7 @@ def _report(
     writer: ResultsWriter | None = None
     table: Table | None = None
     replay = first_pass.replay() if first_pass else None
-    for table, chunk, rows in replay if replay is not None else _built(job):
+    for table, chunk, rows in replay if replay is not None else built_chunks(job):
         if writer is None:
             writer = _writer(run_dir, job, table)
         merged = _merge(rows, outcomes, in_flight, not_reached, job.extra_columns)
@@ -417,7 +423,7 @@ def _exit_code(counts: dict[str, int], aborted: str | None, interrupted: bool) -
     return EXIT_OK
 
 
-def _summary(
+def make_summary(
     job: Job,
     run_dir: Path,
     sha: str,
@@ -444,7 +450,7 @@ def _summary(
         blank_rows=blank_rows,
         top_reasons=writer.tally.top_reasons(),
         started_at=started_at,
-        finished_at=_now_iso(),
+        finished_at=now_iso(),
         duration_s=round(time.monotonic() - started, 3),
         requests=report.requests if report else 0,
         retries=report.retries if report else 0,
@@ -456,7 +462,7 @@ def _summary(
     )
 
 
-def _now_iso() -> str:
+def now_iso() -> str:
     return datetime.now(UTC).astimezone().isoformat(timespec="seconds")
 
 
@@ -477,7 +483,7 @@ class LogFile(logging.FileHandler):
 
 
 @contextlib.contextmanager
-def _run_log(run_dir: Path) -> Iterator[None]:
+def run_log(run_dir: Path) -> Iterator[None]:
     """Log this run's events to ``run.log`` in its folder (plain, timestamped lines)."""
     with logging_to(log_file_handler(run_dir / "run.log")):
         yield
@@ -503,7 +509,7 @@ def logging_to(handler: logging.Handler) -> Iterator[None]:
         handler.close()
 
 
-def _log_summary(summary: Summary) -> None:
+def log_summary(summary: Summary) -> None:
     counts = ", ".join(f"{k} {v}" for k, v in sorted(summary.counts.items()))
     log.info(
         "%s finished in %.1f s: %d rows (%s); %d requests, %d retries, %d throttled; exit %d",

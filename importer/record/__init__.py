@@ -1,1 +1,59 @@
-"""The record part."""
+"""What a run leaves behind: the journal, results and summary, the nightly ledger, the webhook."""
+
+from __future__ import annotations
+
+from importer.record._journal import (
+    JOURNAL_FILE,
+    RUN_FILE,
+    Journal,
+    Outcome,
+    read_run_info,
+    write_run_info,
+)
+from importer.record._ledger import (
+    DEFAULT_LEDGER,
+    Entry,
+    Ledger,
+    LedgerLock,
+    body_hash,
+)
+from importer.record._notify import (
+    notify,
+    summary_text,
+)
+from importer.record._results import (
+    ERROR_SEPARATOR,
+    FAILURES_FILE,
+    RESULT_COLUMNS,
+    RESULTS_FILE,
+    SUMMARY_FILE,
+    ResultsWriter,
+    Summary,
+    Tally,
+    write_summary,
+)
+
+__all__ = [
+    "DEFAULT_LEDGER",
+    "ERROR_SEPARATOR",
+    "Entry",
+    "FAILURES_FILE",
+    "JOURNAL_FILE",
+    "Journal",
+    "Ledger",
+    "LedgerLock",
+    "Outcome",
+    "RESULTS_FILE",
+    "RESULT_COLUMNS",
+    "RUN_FILE",
+    "ResultsWriter",
+    "SUMMARY_FILE",
+    "Summary",
+    "Tally",
+    "body_hash",
+    "notify",
+    "read_run_info",
+    "summary_text",
+    "write_run_info",
+    "write_summary",
+]

@@ -19,8 +19,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
-from importer.clean._payload import FAILURE_COLUMNS, TOKEN_HIDDEN, text_array, text_series
-from importer.clean._payload import TEXT as _TEXT
+from importer.clean import FAILURE_COLUMNS, TOKEN_HIDDEN, text_array, text_series
+from importer.clean import TEXT as _TEXT
 from importer.errors import OutputError
 
 RESULT_COLUMNS = [

@@ -39,10 +39,16 @@ from typing import Any
 from aiohttp import web
 
 from importer.errors import ConfigError
-from importer.sandbox._rules import _Invalid, _judge, _nest, _phone, _read_params
-from importer.sandbox._state import STATE_KEY as STATE_KEY
-from importer.sandbox._state import SandboxConfig as SandboxConfig
-from importer.sandbox._state import _fingerprint, _mask, _now_iso, _public, _State
+from importer.sandbox._rules import Invalid, judge_request, nest, parse_phone, read_params
+from importer.sandbox._state import (
+    STATE_KEY,
+    SandboxConfig,
+    State,
+    mask_token,
+    now_iso,
+    public_lead,
+    short_fingerprint,
+)
 
 LEAD_PATHS = ("/api/v1/leads/create_or_update", "/api/v1/leads")
 
@@ -61,9 +67,9 @@ async def _lead_request(request: web.Request) -> web.StreamResponse:
     """Judge one lead request, apply the configured faults, store, answer."""
     arrival, mono = time.time(), time.monotonic()
     state = request.app[STATE_KEY]
-    params, body_error = await _read_params(request)
+    params, body_error = await read_params(request)
     # Like Rails, query parameters count too, and the body's win.
-    query = _nest(request.query.items())
+    query = nest(request.query.items())
     token = query.pop("lead_token", None)
     merged = dict(query)
     body = None
@@ -78,8 +84,8 @@ async def _lead_request(request: web.Request) -> web.StreamResponse:
     caller_key: str | None = None
     if isinstance(raw_caller, str | int) and not isinstance(raw_caller, bool) and raw_caller != "":
         try:
-            caller_key = _phone(str(raw_caller))
-        except _Invalid:
+            caller_key = parse_phone(str(raw_caller))
+        except Invalid:
             caller_key = str(raw_caller)
     entry: dict[str, Any] = {
         "t": arrival,
@@ -121,15 +127,15 @@ async def _lead_request(request: web.Request) -> web.StreamResponse:
     if not state.config.quiet:
         took = (time.time() - arrival) * 1000
         sys.stderr.write(
-            f"{_now_iso(arrival)} {request.method} {request.path} {status} "
-            f"caller_id={_mask(caller_key)} {took:.1f}ms\n"
+            f"{now_iso(arrival)} {request.method} {request.path} {status} "
+            f"caller_id={mask_token(caller_key)} {took:.1f}ms\n"
         )
     return response
 
 
 async def _answer(
     request: web.Request,
-    state: _State,
+    state: State,
     entry: dict[str, Any],
     token: object,
     params: dict[str, Any],
@@ -147,7 +153,7 @@ async def _answer(
     if not isinstance(token, str) or (state.allowed and token not in state.allowed):
         entry["status"] = 401
         return _error(401, {"lead_token": ["is invalid"]})
-    fingerprint = _fingerprint(token)
+    fingerprint = short_fingerprint(token)
     wait = state.retry_after(fingerprint, mono)
     if wait is not None:
         entry["status"] = 429
@@ -169,7 +175,7 @@ async def _answer(
     if body_error is not None:
         entry["status"] = 422
         return _error(422, {"body": [body_error]})
-    values, errors = _judge(params)
+    values, errors = judge_request(params)
     if errors:
         entry["status"] = 422
         return _error(422, errors)
@@ -186,7 +192,7 @@ async def _answer(
         return _error(503, {"base": ["injected fault after the lead was stored"]})
     entry["status"] = 200
     return web.json_response(
-        {"status": 200, "errors": {}, "lead": _public(lead), "metadata": {"root": "lead"}}
+        {"status": 200, "errors": {}, "lead": public_lead(lead), "metadata": {"root": "lead"}}
     )
 
 
@@ -228,7 +234,7 @@ async def _reset(request: web.Request) -> web.Response:
 def create_app(config: SandboxConfig) -> web.Application:
     """Build the sandbox application; its SQLite file (if any) closes on app cleanup."""
     app = web.Application()
-    state = _State(config)
+    state = State(config)
     app[STATE_KEY] = state
     for path in LEAD_PATHS:
         app.router.add_post(path, _lead_request)
@@ -250,7 +256,7 @@ def create_app(config: SandboxConfig) -> web.Application:
 
 async def _start_site(
     config: SandboxConfig, host: str, port: int
-) -> tuple[web.AppRunner, str, _State]:
+) -> tuple[web.AppRunner, str, State]:
     app = create_app(config)
     # access_log=None: the sandbox writes its own lines, which mask caller_ids and never
     # include the query string (it carries the lead token).
@@ -283,7 +289,7 @@ class SandboxServer:
         self.endpoint = ""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._state: _State | None = None
+        self._state: State | None = None
         self._ready = threading.Event()
         self._error: BaseException | None = None
 
@@ -338,7 +344,7 @@ class SandboxServer:
     def __exit__(self, *_: object) -> None:
         self.stop()
 
-    def _call(self, fn: Callable[[_State], Any]) -> Any:
+    def _call(self, fn: Callable[[State], Any]) -> Any:
         """Run ``fn(state)`` on the server's loop; return a deep copy of its result."""
         if self._loop is None or self._state is None:
             raise RuntimeError("the sandbox is not running; call start() first")

@@ -2,8 +2,8 @@
 
 Phones (E.164), times (ISO 8601 UTC), integers, booleans, ``apply_to`` and ``data`` tokens
 are judged here on their own: nothing is shared with the importer's normalizer, so a bug in
-one is not agreed with by the other. ``_judge`` returns every field error at once, in the
-words of the 422 body; ``_read_params`` turns a JSON or form body into parameters.
+one is not agreed with by the other. ``judge_request`` returns every field error at once, in the
+words of the 422 body; ``read_params`` turns a JSON or form body into parameters.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ _TIME_HINT = "is not a valid time (expected YYYY-MM-DD HH:MM:SS ±HHMM)"
 _BOOLEAN_HINT = "must be one of 1/true/yes/on/0/false/no/off"
 
 
-class _Invalid(ValueError):
+class Invalid(ValueError):
     """A field value the sandbox refuses; the message is what the 422 body says."""
 
 
@@ -38,38 +38,38 @@ class _Invalid(ValueError):
 
 
 @lru_cache(maxsize=65536)
-def _phone(value: str) -> str:
-    """Return ``value`` as E.164, or raise _Invalid; cached since imports repeat numbers."""
+def parse_phone(value: str) -> str:
+    """Return ``value`` as E.164, or raise Invalid; cached since imports repeat numbers."""
     text = value.strip()
     # phonenumbers turns letters into keypad digits; a caller_id with letters is refused
     # rather than guessed (1-800-FLOWERS must not become a number nobody asked for).
     if not text or any(char.isalpha() for char in text):
-        raise _Invalid("is invalid")
+        raise Invalid("is invalid")
     try:
         number = phonenumbers.parse(text, "US")
     except phonenumbers.NumberParseException:
-        raise _Invalid("is invalid") from None
+        raise Invalid("is invalid") from None
     if number.extension or not phonenumbers.is_valid_number(number):
-        raise _Invalid("is invalid")
+        raise Invalid("is invalid")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def _caller_id(value: object) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int):
-        raise _Invalid("is invalid")
-    return _phone(str(value))
+        raise Invalid("is invalid")
+    return parse_phone(str(value))
 
 
 def _email(value: object) -> str:
     if not isinstance(value, str) or not _EMAIL_RE.fullmatch(value.strip()):
-        raise _Invalid("is invalid")
+        raise Invalid("is invalid")
     return value.strip()
 
 
 def _time(value: object) -> str:
     """Accept ``YYYY-MM-DD HH:MM:SS ±HHMM`` or ISO 8601 with an offset; return ISO 8601 UTC."""
     if not isinstance(value, str):
-        raise _Invalid(_TIME_HINT)
+        raise Invalid(_TIME_HINT)
     text = value.strip()
     try:
         moment = datetime.fromisoformat(text)
@@ -77,15 +77,15 @@ def _time(value: object) -> str:
         try:
             moment = datetime.strptime(text, "%Y-%m-%d %H:%M:%S %z")
         except ValueError:
-            raise _Invalid(_TIME_HINT) from None
+            raise Invalid(_TIME_HINT) from None
     if moment.tzinfo is None:
-        raise _Invalid("must include a UTC offset, e.g. 2021-07-23 14:26:43 +0000")
+        raise Invalid("must include a UTC offset, e.g. 2021-07-23 14:26:43 +0000")
     return moment.astimezone(UTC).isoformat()
 
 
 def _integer(value: object, minimum: int | None = None) -> int:
     if isinstance(value, bool):
-        raise _Invalid("must be an integer")
+        raise Invalid("must be an integer")
     if isinstance(value, int):
         number = value
     elif isinstance(value, float) and value.is_integer():
@@ -93,11 +93,11 @@ def _integer(value: object, minimum: int | None = None) -> int:
     elif isinstance(value, str) and _INT_RE.fullmatch(value.strip()):
         number = int(value.strip())
     else:
-        raise _Invalid("must be an integer")
+        raise Invalid("must be an integer")
     if minimum is not None and number < minimum:
-        raise _Invalid(f"must be greater than or equal to {minimum}")
+        raise Invalid(f"must be greater than or equal to {minimum}")
     if abs(number) > _INT_MAX:
-        raise _Invalid(f"must be less than or equal to {_INT_MAX}")
+        raise Invalid(f"must be less than or equal to {_INT_MAX}")
     return number
 
 
@@ -116,18 +116,18 @@ def _boolean(value: object) -> bool:
             return True
         if text in _FALSE:
             return False
-    raise _Invalid(_BOOLEAN_HINT)
+    raise Invalid(_BOOLEAN_HINT)
 
 
 def _apply_to(value: object) -> str:
     if value != "calls":
-        raise _Invalid("is not included in the list (only calls)")
+        raise Invalid("is not included in the list (only calls)")
     return "calls"
 
 
 def _text(value: object) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int):
-        raise _Invalid("must be a string")
+        raise Invalid("must be a string")
     return str(value)
 
 
@@ -149,7 +149,7 @@ _FIELDS: dict[str, Callable[[object], object]] = {
     "max_contact_attempts": _count,
 }
 # Parameters stored on the lead as they were judged; the rest are instructions.
-_STORED = (
+STORED = (
     "contact_field_type",
     "schedule_callback_at",
     "schedule_callback_in_seconds",
@@ -161,7 +161,7 @@ _STORED = (
 )
 
 
-def _judge(params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, list[str]]]:
+def judge_request(params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, list[str]]]:
     """Return (the judged values, every field error); blank values count as absent."""
     values: dict[str, Any] = {}
     errors: dict[str, list[str]] = {}
@@ -171,7 +171,7 @@ def _judge(params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, list[st
             continue
         try:
             values[name] = judge(raw)
-        except _Invalid as exc:
+        except Invalid as exc:
             errors[name] = [str(exc)]
     if params.get("data") is not None:
         data = params["data"]
@@ -190,7 +190,7 @@ def _judge(params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, list[st
 # --- parsing requests -----------------------------------------------------------------
 
 
-def _nest(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
+def nest(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
     """Fold Rails-style form keys (``data[loan_amount]=501``) into nested dicts."""
     params: dict[str, Any] = {}
     for key, value in pairs:
@@ -204,12 +204,12 @@ def _nest(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
     return params
 
 
-async def _read_params(request: web.Request) -> tuple[dict[str, Any] | None, str | None]:
+async def read_params(request: web.Request) -> tuple[dict[str, Any] | None, str | None]:
     """Return (the body's parameters, None) or (None, why the body is unusable)."""
     content_type = request.content_type
     if content_type == "multipart/form-data":
         form = await request.post()
-        return _nest((key, str(value)) for key, value in form.items()), None
+        return nest((key, str(value)) for key, value in form.items()), None
     raw = await request.read()
     if not raw.strip():
         return {}, None
@@ -221,7 +221,7 @@ async def _read_params(request: web.Request) -> tuple[dict[str, Any] | None, str
         if text.lstrip().startswith("{"):
             # curl -d without -H sends a JSON body labelled as a form: say so.
             return None, "looks like JSON; send it with Content-Type: application/json"
-        return _nest(parse_qsl(text, keep_blank_values=True)), None
+        return nest(parse_qsl(text, keep_blank_values=True)), None
     if content_type != "application/json" and not content_type.endswith("+json"):
         label = (
             f"Content-Type {content_type}"

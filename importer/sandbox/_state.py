@@ -1,7 +1,7 @@
 """What one sandbox knows: its config, the stored leads, the request log and the counters.
 
 Leads live in memory, indexed by caller_id and email, and are written through to SQLite
-when ``SandboxConfig.db`` names a file. ``_State`` upserts and merges leads, hands out
+when ``SandboxConfig.db`` names a file. ``State`` upserts and merges leads, hands out
 numbers from fake pools, enforces the rate limit and draws the injected faults.
 """
 
@@ -22,7 +22,7 @@ from typing import Any
 
 from aiohttp import web
 
-from importer.sandbox._rules import _STORED, _Invalid, _phone
+from importer.sandbox._rules import STORED, Invalid, parse_phone
 
 _FAIL_STATUSES = (500, 502, 503)
 
@@ -69,22 +69,22 @@ class SandboxConfig:
 # --- state ----------------------------------------------------------------------------
 
 
-def _fingerprint(token: str) -> str:
+def short_fingerprint(token: str) -> str:
     """A stable, non-reversible name for a token, so it is never stored or shown."""
     return hashlib.sha256(token.encode()).hexdigest()[:16]
 
 
-def _now_iso(moment: float) -> str:
+def now_iso(moment: float) -> str:
     return datetime.fromtimestamp(moment, UTC).isoformat(timespec="milliseconds")
 
 
-def _mask(caller_id: str | None) -> str:
+def mask_token(caller_id: str | None) -> str:
     if not caller_id:
         return "-"
     return "*" * max(len(caller_id) - 4, 0) + caller_id[-4:]
 
 
-def _public(lead: dict[str, Any]) -> dict[str, Any]:
+def public_lead(lead: dict[str, Any]) -> dict[str, Any]:
     """The lead as the API answers it (without the sandbox's bookkeeping)."""
     return {k: v for k, v in lead.items() if k not in ("token_fingerprint", "write_count")}
 
@@ -179,7 +179,7 @@ class _Store:
             self._db = None
 
 
-class _State:
+class State:
     """Everything one sandbox knows: config, leads, the request log and the counters."""
 
     def __init__(self, config: SandboxConfig) -> None:
@@ -251,7 +251,7 @@ class _State:
         ids = store.find(fingerprint, values.get("caller_id"), values.get("email"))
         if not values.get("update_all_matching_leads"):
             ids = ids[-1:]
-        stamp = _now_iso(now)
+        stamp = now_iso(now)
         if not ids:
             lead_id = store.next_id
             lead: dict[str, Any] = {
@@ -261,7 +261,7 @@ class _State:
                 "email": None,
                 "status": "scheduled",
                 "data": {},
-                **dict.fromkeys(_STORED),
+                **dict.fromkeys(STORED),
                 "created_at": stamp,
                 "updated_at": stamp,
                 "token_fingerprint": fingerprint,
@@ -285,7 +285,7 @@ class _State:
             lead["caller_id"] = values["caller_id"]
         if "email" in values:
             lead["email"] = values["email"]
-        for name in _STORED:
+        for name in STORED:
             if name in values:
                 lead[name] = values[name]
         if "schedule_callback_in_seconds" in values and "schedule_callback_at" not in values:
@@ -298,7 +298,7 @@ class _State:
             lead["data"] = {**lead["data"], **values["data"]}
         if values.get("restart_schedule"):
             lead["status"] = "scheduled"
-            lead["schedule_restarted_at"] = _now_iso(now)
+            lead["schedule_restarted_at"] = now_iso(now)
         # Numbers come from fake pools and derive from the lead's id: the same lead always
         # gets the same number, two leads never share one.
         if values.get("assign_trackdrive_number") and not lead.get("trackdrive_number_plain"):
@@ -312,8 +312,8 @@ class _State:
             index_key = "email:" + key.strip().lower()
         else:
             try:
-                index_key = "phone:" + _phone(key)
-            except _Invalid:
+                index_key = "phone:" + parse_phone(key)
+            except Invalid:
                 return None
         leads = [self.store.leads[i] for i in self.store.matching(index_key)]
         if not leads:
@@ -340,4 +340,4 @@ class _State:
         }
 
 
-STATE_KEY = web.AppKey("sandbox_state", _State)
+STATE_KEY = web.AppKey("sandbox_state", State)

@@ -1,6 +1,6 @@
 """The rate limiter of the sender's worker pool: when each request may start.
 
-One ``_Limiter`` per ``send_rows`` call spaces starts evenly at the configured rate, halves
+One ``Limiter`` per ``send_rows`` call spaces starts evenly at the configured rate, halves
 the rate after a 429 and climbs back after successes, and holds every start while a
 Retry-After runs. It sends nothing itself; ``importer.send._pool`` asks it before each attempt.
 """
@@ -22,7 +22,7 @@ _MIN_RATE = 1.0
 _RECOVERY_PER_S = 0.1
 
 
-class _Limiter:
+class Limiter:
     """When requests may start: one every 1/rate s, slower after 429s, none during a hold.
 
     Waiting starts queue up (first come, first served) and one timer releases them one at

@@ -36,10 +36,14 @@ from yarl import URL
 
 from importer import __version__
 from importer.errors import ConfigError
-from importer.send._limiter import _Limiter as _Limiter
-from importer.send._responses import _describe, _scrub, _without_query
-from importer.send._responses import _retry_after as _retry_after
-from importer.send._responses import parse_response as parse_response
+from importer.send._limiter import Limiter
+from importer.send._responses import (
+    describe_failure,
+    parse_response,
+    parse_retry_after,
+    scrub,
+    without_query,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +52,7 @@ TOKEN_REJECTED_STATUSES = frozenset({401, 403})
 
 # Rows waiting for an earlier row with the same key; beyond this, stop reading the input
 # until some are sent (a file where every row has one caller_id must not fill memory).
-_MAX_PARKED = 4096
+MAX_PARKED = 4096
 _MAX_URL_CACHE = 256
 
 
@@ -182,7 +186,7 @@ class _Sender:
         self._session = session
         self._endpoint = URL(settings.endpoint)
         self._urls: dict[str, URL] = {}
-        self._limiter = _Limiter(settings.rate, asyncio.get_running_loop().time)
+        self._limiter = Limiter(settings.rate, asyncio.get_running_loop().time)
         # key -> rows waiting for the row in flight with that key (None: none waiting yet).
         # A key is present exactly while a worker holds it.
         self._busy: dict[str, deque[Request] | None] = {}
@@ -298,7 +302,7 @@ class _Sender:
     async def _take(self) -> Request | None:
         """The next request whose key is free (parking the others); None when there is none."""
         while not self._halted and not self._exhausted:
-            if self._parked >= _MAX_PARKED:
+            if self._parked >= MAX_PARKED:
                 self._unparked.clear()
                 await self._unparked.wait()
                 continue
@@ -385,7 +389,7 @@ class _Sender:
                     location = response.headers.get("Location", "")
             except (TimeoutError, aiohttp.ClientError) as exc:
                 status = None
-                error, retryable = _describe(exc, settings.timeout_s)
+                error, retryable = describe_failure(exc, settings.timeout_s)
             else:
                 ok, error, lead_id, number, sms = parse_response(status, reason, body)
                 if ok:
@@ -412,10 +416,10 @@ class _Sender:
                     elapsed = max(started - self._t0, 1e-3)
                     limiter.throttled(started, self._requests / elapsed)
                 if retryable:
-                    retry_after = _retry_after(header)
+                    retry_after = parse_retry_after(header)
                 elif 300 <= status < 400 and location:
-                    error += f": the endpoint redirects to {_without_query(location)}"
-            error = _scrub(error, request.token)
+                    error += f": the endpoint redirects to {without_query(location)}"
+            error = scrub(error, request.token)
             if not retryable:
                 return Result(row, SendStatus.FAILED, status, attempt, error, "", "", "")
             if attempt >= settings.max_attempts:

@@ -1,7 +1,7 @@
 """Read the endpoint's answers, and put what went wrong into one line without the token.
 
-``parse_response`` reads a status and body defensively, ``_retry_after`` a Retry-After
-header; ``_describe`` names a network failure, ``_scrub`` takes the lead token out of any
+``parse_response`` reads a status and body defensively, ``parse_retry_after`` a Retry-After
+header; ``describe_failure`` names a network failure, ``scrub`` takes the lead token out of any
 text a server may echo it in. Nothing here sends, waits or logs.
 """
 
@@ -26,7 +26,7 @@ _MAX_RETRY_AFTER_S = 300.0
 _MAX_ERROR_CHARS = 300
 
 
-def _scrub(text: str, token: str) -> str:
+def scrub(text: str, token: str) -> str:
     """``text`` without the token in any form a server may echo it in.
 
     As written, percent- or form-encoded, JSON-escaped, or as yarl put it in the query
@@ -47,14 +47,14 @@ def _scrub(text: str, token: str) -> str:
     return re.sub(pattern, "[lead token]", text, flags=re.IGNORECASE)
 
 
-def _without_query(url: str) -> str:
+def without_query(url: str) -> str:
     try:
         return str(URL(url).with_query(None).with_fragment(None))
     except (ValueError, TypeError):
         return "another address"
 
 
-def _describe(exc: BaseException, timeout_s: float) -> tuple[str, bool]:
+def describe_failure(exc: BaseException, timeout_s: float) -> tuple[str, bool]:
     """A one-line description of a network failure, and whether it is worth retrying.
 
     Built from the exception's type, never its text: aiohttp's messages can hold the URL,
@@ -87,7 +87,7 @@ def _describe(exc: BaseException, timeout_s: float) -> tuple[str, bool]:
     return f"connection error ({type(exc).__name__})", True
 
 
-def _retry_after(value: str | None) -> float | None:
+def parse_retry_after(value: str | None) -> float | None:
     """Seconds to wait from a Retry-After header (seconds or an HTTP date), or None."""
     if not value:
         return None
