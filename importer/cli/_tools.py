@@ -9,15 +9,15 @@ from typing import Any
 
 import click
 
-from importer.cli.commands import main
-from importer.cli.console import (
+from importer.cli._commands import main
+from importer.cli._console import (
     CliProgress,
     confirm_large_send,
     print_schedule,
     print_summary,
     warn_endpoint,
 )
-from importer.cli.options import (
+from importer.cli._options import (
     ReadOptions,
     fail_with,
     handle_errors,

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from importer.cli.options import fail_with
+from importer.cli._options import fail_with
 
 
 def _fixed_size(stream: Any) -> os.terminal_size | None:

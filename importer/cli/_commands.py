@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from importer.cli.console import (
+from importer.cli._console import (
     CliProgress,
     confirm_large_send,
     confirm_repeat,
@@ -17,7 +17,7 @@ from importer.cli.console import (
     print_summary,
     warn_endpoint,
 )
-from importer.cli.options import (
+from importer.cli._options import (
     ReadOptions,
     batch_options,
     expand_files,
