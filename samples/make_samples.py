@@ -204,6 +204,10 @@ def leads_ods() -> None:
 
 def main() -> None:
     write_leads_csv(HERE / "leads.csv", 300, seed=1)
+    # The demo's own copy ships inside the package (tests/test_examples.py keeps them equal).
+    demo = HERE.parent / "importer" / "pipeline" / "demo"
+    (demo / "leads.csv").write_bytes((HERE / "leads.csv").read_bytes())
+    (demo / "mapping.yaml").write_bytes((HERE.parent / "mappings" / "example.yaml").read_bytes())
     write_leads_xlsx(HERE / "leads.xlsx", 100, seed=1)
     semicolon_cp1252()
     excel_unicode()

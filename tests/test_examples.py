@@ -25,6 +25,13 @@ def test_every_sample_and_mapping_is_covered() -> None:
         load_mapping(mapping)
 
 
+def test_the_packaged_demo_is_the_sample_and_the_example_mapping() -> None:
+    demo = ROOT / "importer" / "pipeline" / "demo"
+    assert (demo / "leads.csv").read_bytes() == (ROOT / "samples" / "leads.csv").read_bytes()
+    example = (ROOT / "mappings" / "example.yaml").read_bytes()
+    assert (demo / "mapping.yaml").read_bytes() == example
+
+
 @pytest.mark.parametrize(
     "sample", [s for s in SAMPLES if s.name != "tokens.csv"], ids=lambda p: p.name
 )

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from importer.pipeline._demo import (
+    DemoResult,
+    run_demo,
+)
 from importer.pipeline._flows import (
     SendOptions,
     rerun,
@@ -29,6 +33,8 @@ from importer.pipeline._runfolder import (
 )
 
 __all__ = [
+    "DemoResult",
+    "run_demo",
     "EarlierImport",
     "Job",
     "NoProgress",
