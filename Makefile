@@ -19,6 +19,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check importer tests benchmarks samples
 	$(BIN)/ruff format --check importer tests benchmarks samples
 	$(BIN)/mypy importer
+	$(BIN)/lint-imports
 
 test: lint
 	$(BIN)/python -m pytest -n 2 -q
