@@ -204,10 +204,6 @@ def leads_ods() -> None:
 
 def main() -> None:
     write_leads_csv(HERE / "leads.csv", 300, seed=1)
-    # The demo's own copy ships inside the package (tests/test_examples.py keeps them equal).
-    demo = HERE.parent / "importer" / "pipeline" / "demo"
-    (demo / "leads.csv").write_bytes((HERE / "leads.csv").read_bytes())
-    (demo / "mapping.yaml").write_bytes((HERE.parent / "mappings" / "example.yaml").read_bytes())
     write_leads_xlsx(HERE / "leads.xlsx", 100, seed=1)
     semicolon_cp1252()
     excel_unicode()
@@ -221,5 +217,13 @@ def main() -> None:
     leads_ods()
 
 
+def copy_demo() -> None:
+    """The demo's own copy ships inside the package (tests/test_examples.py keeps them equal)."""
+    demo = HERE.parent / "importer" / "pipeline" / "demo"
+    (demo / "leads.csv").write_bytes((HERE / "leads.csv").read_bytes())
+    (demo / "mapping.yaml").write_bytes((HERE.parent / "mappings" / "example.yaml").read_bytes())
+
+
 if __name__ == "__main__":
     main()
+    copy_demo()

@@ -36,7 +36,7 @@ from importer.config import (
     closest_header,
     token_fingerprint,
 )
-from importer.errors import ConfigError, InputError
+from importer.errors import ConfigError, InputError, Setting, mention
 from importer.load import Chunk, Table, find_column
 
 # Characters that a JSON string cannot hold as they are (RE2 syntax, for pyarrow).
@@ -89,7 +89,7 @@ def bind(mapping: MappingConfig, table: Table, token: str | None) -> Plan:
                 raise ConfigError(
                     f"{mapping.path}: {spec_key}: no column named '{column}' in sheet "
                     f"'{table.sheet}' of {table.path.name}, but sheet '{other}' has one: "
-                    f"pass --sheet '{other}'"
+                    f"pass {mention(Setting.SHEET, repr(other))}"
                 )
             below = table.header_row_of(column)
             if below is not None:

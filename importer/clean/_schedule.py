@@ -20,11 +20,13 @@ from importer.clean._payload import RowStatus
 from importer.clean._phones import normalize_phones, phone_timezone
 from importer.clean._times import format_time, parse_time
 from importer.config import token_fingerprint
-from importer.errors import ConfigError
+from importer.errors import ConfigError, Setting, mention
 from importer.load import Chunk
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])", re.I)
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+_IN, _HOURS = mention(Setting.RESCHEDULE_IN), mention(Setting.CALLING_HOURS)
 
 
 def parse_duration(text: str) -> timedelta:
@@ -32,7 +34,7 @@ def parse_duration(text: str) -> timedelta:
     cleaned = text.strip().lower().replace(" ", "")
     parts = _DURATION_PART.findall(cleaned)
     if not parts or "".join(n + u for n, u in parts) != cleaned:
-        raise ConfigError(f"--in: '{text}' is not a duration; write e.g. 1s, 30m, 2h, 1d or 1h30m")
+        raise ConfigError(f"{_IN}: '{text}' is not a duration; write e.g. 1s, 30m, 2h, 1d or 1h30m")
     return timedelta(seconds=sum(float(n) * _UNIT_S[u] for n, u in parts))
 
 
@@ -40,14 +42,14 @@ def parse_calling_hours(text: str) -> tuple[time, time]:
     """``08:00-21:00`` → (start, end); the window must not wrap past midnight."""
     match = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*", text)
     if not match:
-        raise ConfigError(f"--calling-hours: '{text}' is not a window; write e.g. 08:00-21:00")
+        raise ConfigError(f"{_HOURS}: '{text}' is not a window; write e.g. 08:00-21:00")
     h1, m1, h2, m2 = (int(g) for g in match.groups())
     if h1 > 23 or h2 > 24 or m1 > 59 or m2 > 59 or (h2 == 24 and m2):
-        raise ConfigError(f"--calling-hours: '{text}' has an impossible time of day")
+        raise ConfigError(f"{_HOURS}: '{text}' has an impossible time of day")
     start = time(h1, m1)
     end = time(23, 59, 59, 999999) if h2 == 24 else time(h2, m2)
     if end <= start:
-        raise ConfigError(f"--calling-hours: '{text}': the end must be after the start (same day)")
+        raise ConfigError(f"{_HOURS}: '{text}': the end must be after the start (same day)")
     return start, end
 
 
@@ -66,8 +68,8 @@ def within_hours(moment: datetime, zone: ZoneInfo, hours: tuple[time, time]) -> 
 class RescheduleSpec:
     """What ``leadimport reschedule`` was asked for, with relative times resolved.
 
-    Exactly one of ``instant`` (an absolute UTC time, from ``--in`` or an ``--at`` with a
-    zone) and ``wall_time`` (an ``--at`` read in each lead's own zone) is set.
+    Exactly one of ``instant`` (an absolute UTC time: a delay, or a time with a zone) and
+    ``wall_time`` (a time of day read in each lead's own zone) is set.
     """
 
     caller_id_column: str
@@ -141,7 +143,7 @@ class RescheduleBuilder:
                 wall_zone = zone_name if self.spec.local_time else self.default_zone
                 moment = parse_time(self.spec.wall_time or "", wall_zone, self.date_order)
             except ValueError as exc:
-                result = ("", "", f"--at: {exc}")
+                result = ("", "", f"the time to reschedule to: {exc}")
                 self._cache[e164] = result
                 return result
         note = ""

@@ -238,8 +238,9 @@ def normalize_times(s: pd.Series, timezone: str, date_order: str = "MDY") -> Nor
 
 
 def parse_time(text: str, timezone: str, date_order: str = "MDY") -> datetime:
-    """One date/time (e.g. ``reschedule --at``) as an aware datetime in UTC; ValueError if
-    it cannot be read."""
+    """One date/time (e.g. where reschedule moves leads to) as an aware datetime in UTC.
+
+    Raises ValueError if it cannot be read."""
     _check_time_settings(timezone, date_order)
     seconds, ok, errors = _parse_times(pa.array([text], TEXT_TYPE), timezone, date_order)
     if not ok[0]:

@@ -27,6 +27,7 @@ from importer.cli._options import (
     make_send_options,
     mapping_option,
     notify_webhook,
+    say,
     send_options,
     verbosity,
     window_options,
@@ -201,10 +202,10 @@ def run(
                 except ImporterError as exc:
                     if len(paths) == 1:
                         raise
-                    click.echo(f"leadimport: error: {exc}", err=True)
+                    click.echo(f"leadimport: error: {say(exc)}", err=True)
                     # The other files go on; the log and the webhook say which one failed.
-                    pipeline.log.error("%s not imported: %s", path, exc)
-                    unusable.append((str(path), str(exc)))
+                    pipeline.log.error("%s not imported: %s", path, say(exc))
+                    unusable.append((str(path), say(exc)))
                     worst = max(worst, exc.exit_code)
                     continue
                 print_summary(summary, quiet)

@@ -18,7 +18,36 @@ from typing import Any, TypeVar, cast
 
 import click
 
-from importer.errors import ConfigError, ImporterError, OutputError
+from importer.errors import ConfigError, ExitStatus, ImporterError, OutputError, Setting
+
+# How the command line names each setting an error can point to.
+FLAGS = {
+    Setting.SHEET: "--sheet",
+    Setting.LIST_SHEETS: "--list-sheets",
+    Setting.FORMAT: "--format",
+    Setting.ENCODING: "--encoding",
+    Setting.OUT: "--out",
+    Setting.LEAD_TOKEN: "--lead-token",
+    Setting.ENDPOINT: "--endpoint",
+    Setting.CALLER_ID_COLUMN: "--caller-id-column",
+    Setting.LEDGER: "--ledger",
+    Setting.PORT: "--port",
+    Setting.RESCHEDULE_IN: "--in",
+    Setting.RESCHEDULE_AT: "--at",
+    Setting.CALLING_HOURS: "--calling-hours",
+    Setting.TIMEZONE: "--timezone",
+}
+
+
+def flag(setting: Setting, value: str) -> str:
+    """A setting as the command line's flag, with its value: ``--sheet 'Leads'``."""
+    return f"{FLAGS[setting]} {value}".rstrip()
+
+
+def say(exc: ImporterError) -> str:
+    """An error in the command line's words."""
+    return exc.render(flag)
+
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -39,10 +68,10 @@ def handle_errors(func: F) -> F:
         except ImporterError as exc:
             if verbose:
                 traceback.print_exc()
-            fail_with(str(exc), exc.exit_code)
+            fail_with(say(exc), exc.exit_code)
         except KeyboardInterrupt:
             click.echo("leadimport: interrupted", err=True)
-            sys.exit(130)
+            sys.exit(ExitStatus.INTERRUPTED)
         except (click.exceptions.Exit, click.ClickException, SystemExit):
             raise
         except Exception as exc:  # never a bare traceback for a person
@@ -52,7 +81,7 @@ def handle_errors(func: F) -> F:
             fail_with(
                 f"unexpected {type(exc).__name__}: {first} "
                 "(run again with --verbose for the details, and please report it)",
-                2,
+                ExitStatus.UNUSABLE,
             )
 
     return wrapper  # type: ignore[return-value]

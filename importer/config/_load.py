@@ -29,7 +29,7 @@ from importer.config._mapping import (
     SendConfig,
     TokenSource,
 )
-from importer.errors import ConfigError
+from importer.errors import ConfigError, Setting, mention
 
 DEFAULT_ENDPOINT = "https://trackdrive.com/api/v1/leads/create_or_update"
 TOKEN_ENV = "TRACKDRIVE_LEAD_TOKEN"
@@ -358,7 +358,7 @@ def mapping_yaml(mapping: MappingConfig) -> str:
     """The mapping as YAML text (for a run folder), with the source file named.
 
     A literal lead token is left out (run folders get shared; the token must not be in
-    them): rerun takes it from the source file, ``--lead-token`` or ${TRACKDRIVE_LEAD_TOKEN}.
+    them): rerun takes it from the source file, a given token or ${TRACKDRIVE_LEAD_TOKEN}.
     """
     header = f"# mapping of this run, from {mapping.path}\n"
     raw = dict(mapping.raw)
@@ -369,7 +369,7 @@ def mapping_yaml(mapping: MappingConfig) -> str:
 
 
 def resolve_token(mapping: MappingConfig, override: str | None) -> str | None:
-    """The lead token to send with, from ``--lead-token``, the mapping, or the environment.
+    """The lead token to send with: ``override``, the mapping's, or the environment's.
 
     Returns None when the token comes from a column (each row carries its own).
     Raises ConfigError when no token can be found.
@@ -388,11 +388,11 @@ def resolve_token(mapping: MappingConfig, override: str | None) -> str | None:
     if src.env:
         raise ConfigError(
             f"{mapping.path}: lead_token: environment variable {src.env} is not set; "
-            f"export it or pass --lead-token"
+            f"export it or pass {mention(Setting.LEAD_TOKEN)}"
         )
     raise ConfigError(
         f"{mapping.path}: lead_token: no lead token; set lead_token in the mapping, "
-        f"export {TOKEN_ENV}, or pass --lead-token"
+        f"export {TOKEN_ENV}, or pass {mention(Setting.LEAD_TOKEN)}"
     )
 
 

@@ -35,7 +35,7 @@ from importer.config import (
     resolve_token,
     token_fingerprint,
 )
-from importer.errors import ConfigError
+from importer.errors import ConfigError, Setting, mention
 from importer.pipeline._jobs import (
     FirstPass,
     Job,
@@ -125,6 +125,13 @@ def validate(
 
 
 # ---------------------------------------------------------------- run / rerun
+
+
+def _endpoint(options: SendOptions, recorded: str, where: str) -> str:
+    """The endpoint to send to: the option when given, else the mapping's (or run's)."""
+    if options.endpoint:
+        return check_endpoint(options.endpoint, mention(Setting.ENDPOINT))
+    return check_endpoint(recorded, where)
 
 
 def _settings(mapping: MappingConfig, options: SendOptions, endpoint: str) -> SendSettings:
@@ -287,7 +294,7 @@ def run(
     progress = progress or NoProgress()
     mapping = load_mapping(mapping_path)
     token = resolve_token(mapping, options.lead_token)
-    endpoint = check_endpoint(options.endpoint or mapping.endpoint, "--endpoint")
+    endpoint = _endpoint(options, mapping.endpoint, f"{mapping.path}: endpoint")
     job = import_job("run", source, mapping, token, window)
     check_job(job)
     sha = file_sha256(source.path)
@@ -350,7 +357,7 @@ def rerun(
             f"(fingerprint {token_fingerprint(token)[:8]}… vs {recorded[:8]}…); "
             "pass the same token, or start a new run"
         )
-    endpoint = check_endpoint(options.endpoint or info["endpoint"], "--endpoint")
+    endpoint = _endpoint(options, info["endpoint"], f"{run_dir}: run.json: endpoint")
     check_writable(run_dir)
     base = replace(
         options,
@@ -401,7 +408,7 @@ def reschedule(
     """Change ``next_action_at`` of every lead in ``source``."""
     progress = progress or NoProgress()
     token = None if dry_run else resolve_token(mapping, options.lead_token)
-    endpoint = check_endpoint(options.endpoint or mapping.endpoint, "--endpoint")
+    endpoint = _endpoint(options, mapping.endpoint, f"{mapping.path}: endpoint")
     job = reschedule_job(source, mapping, token, window, spec)
     check_job(job)
     sha = file_sha256(source.path)
@@ -414,10 +421,10 @@ def reschedule(
         started, started_at = time.monotonic(), now_iso()
         with run_log(run_dir):
             writer, blank = write_report(
-                run_dir, replace(job, command="reschedule --dry-run"), None
+                run_dir, replace(job, command="reschedule (dry run)"), None
             )
             summary = make_summary(
-                replace(job, command="reschedule --dry-run"),
+                replace(job, command="reschedule (dry run)"),
                 run_dir,
                 sha,
                 endpoint,

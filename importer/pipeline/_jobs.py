@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from importer.clean import DuplicateTracker, RescheduleBuilder, RescheduleSpec, bind, build_rows
 from importer.config import Duplicates, MappingConfig, closest_header
-from importer.errors import ConfigError
+from importer.errors import ConfigError, Setting, mention
 from importer.load import Chunk, Table, find_column, open_table
 from importer.suggest import suggest_mapping
 
@@ -236,6 +236,7 @@ def phone_column(source: Source, mapping: MappingConfig | None, named: str | Non
     guess = suggest_mapping(table, mapping.region if mapping else "US").caller_id
     if guess is None:
         raise ConfigError(
-            f"{source.path}: no column looks like phone numbers; name it with --caller-id-column"
+            f"{source.path}: no column looks like phone numbers; "
+            f"name it with {mention(Setting.CALLER_ID_COLUMN)}"
         )
     return guess

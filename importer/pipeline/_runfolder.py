@@ -27,7 +27,7 @@ import pandas as pd
 
 from importer.clean import RowStatus
 from importer.config import MappingConfig, SendConfig, TokenSource, load_mapping, token_fingerprint
-from importer.errors import ConfigError, OutputError
+from importer.errors import ConfigError, ExitStatus, OutputError, Setting, mention
 from importer.load import Table, find_column
 from importer.pipeline._jobs import FirstPass, Job, Progress, Source, Window, built_chunks
 from importer.record import (
@@ -42,7 +42,7 @@ from importer.record import (
 )
 from importer.send import Result, SendReport, SendSettings
 
-EXIT_OK, EXIT_ROWS_FAILED, EXIT_UNUSABLE, EXIT_ABORTED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+_OUT = mention(Setting.OUT)
 _FAILURE_STATUSES = {RowStatus.INVALID.value, RowStatus.FAILED.value, RowStatus.NOT_SENT.value}
 LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"
 
@@ -69,7 +69,7 @@ def make_run_dir(out: Path | None, input_path: Path, root: Path = Path("output")
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(
-            f"{out}: cannot create the output folder ({exc.strerror}); choose another with --out"
+            f"{out}: cannot create the output folder ({exc.strerror}); choose another with {_OUT}"
         ) from None
     check_writable(out, input_path)
     return out
@@ -89,7 +89,7 @@ def check_writable(folder: Path, input_path: Path | None = None) -> None:
             probe.unlink()
         raise OutputError(
             f"{folder}: the output folder is not writable ({exc.strerror}); "
-            "free some space or choose another folder with --out"
+            f"free some space or choose another folder with {_OUT}"
         ) from None
     try:
         size = input_path.stat().st_size if input_path else 0
@@ -100,7 +100,7 @@ def check_writable(folder: Path, input_path: Path | None = None) -> None:
     if free < need:
         raise OutputError(
             f"{folder}: only {free // 1048576} MB free, about {need // 1048576} MB needed for "
-            "the results; free some space or choose another folder with --out"
+            f"the results; free some space or choose another folder with {_OUT}"
         )
 
 
@@ -150,7 +150,7 @@ def claim_run_dir(
         if (out / JOURNAL_FILE).exists():
             raise ConfigError(
                 f"{out}: holds the journal of a run but no {RUN_FILE}; "
-                "choose another --out (a new folder for each run)"
+                f"choose another {_OUT} (a new folder for each run)"
             )
         return False
     held_input = Path(str(held.get("input", "?"))).name
@@ -161,7 +161,7 @@ def claim_run_dir(
     if info is not None and command == "validate":
         raise ConfigError(
             f"{out}: holds a {info.get('command')} of {held_input} that sent rows; validating "
-            "into it would replace its results: choose another --out"
+            f"into it would replace its results: choose another {_OUT}"
         )
     if info is not None:
         try:
@@ -186,9 +186,9 @@ def claim_run_dir(
     if differs:
         what = f"a {held.get('command', 'run')} of {held_input}"
         advice = (
-            f"finish that run with `leadimport rerun {out}`, or choose another --out"
+            f"finish that run with `leadimport rerun {out}`, or choose another {_OUT}"
             if sent
-            else "choose another --out, or delete that folder"
+            else f"choose another {_OUT}, or delete that folder"
         )
         raise ConfigError(
             f"{out}: already holds {what}, with {'; '.join(differs)}; {advice} "
@@ -415,12 +415,12 @@ def _writer(run_dir: Path, job: Job, table: Table) -> ResultsWriter:
 
 def _exit_code(counts: dict[str, int], aborted: str | None, interrupted: bool) -> int:
     if interrupted:
-        return EXIT_INTERRUPTED
+        return ExitStatus.INTERRUPTED
     if aborted:
-        return EXIT_ABORTED
+        return ExitStatus.ABORTED
     if any(counts.get(s, 0) for s in _FAILURE_STATUSES):
-        return EXIT_ROWS_FAILED
-    return EXIT_OK
+        return ExitStatus.ROWS_FAILED
+    return ExitStatus.OK
 
 
 def make_summary(

@@ -1,6 +1,6 @@
 """The nightly ledger: what was last sent successfully per lead, and the lock around it.
 
-``--skip-unchanged`` keeps, per endpoint + token fingerprint + lead key (caller_id, or
+Runs that skip unchanged rows keep, per endpoint + token fingerprint + lead key (caller_id, or
 email when there is none), the hash of the last body that Trackdrive accepted. A row whose
 body hashes the same is not sent again. The token itself is never stored: only its
 fingerprint (``mapping.token_fingerprint``).
@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
-from importer.errors import LockError, OutputError
+from importer.errors import LockError, OutputError, Setting, mention
 
 DEFAULT_LEDGER = Path("output") / "ledger.sqlite"
 _COMMIT_EVERY_S = 0.5
@@ -117,7 +117,7 @@ class LedgerLock:
             raise LockError(
                 f"{self.path}: another leadimport run holds the ledger lock "
                 f"(PID {holder.get('pid', '?')}, started {holder.get('started_at', '?')}); "
-                "wait for it to finish, or use another --ledger"
+                f"wait for it to finish, or use another {mention(Setting.LEDGER)}"
             ) from None
         fh.seek(0)
         fh.truncate()

@@ -1,4 +1,4 @@
-"""Post a run's summary to a webhook after the run (``--notify URL``)."""
+"""Post a run's summary to a webhook after the run (a Slack-compatible URL)."""
 
 from __future__ import annotations
 

@@ -38,7 +38,7 @@ from typing import Any
 
 from aiohttp import web
 
-from importer.errors import ConfigError
+from importer.errors import ConfigError, Setting, mention
 from importer.sandbox._rules import Invalid, judge_request, nest, parse_phone, read_params
 from importer.sandbox._state import (
     STATE_KEY,
@@ -269,7 +269,7 @@ async def _start_site(
         await runner.cleanup()
         raise ConfigError(
             f"the sandbox cannot listen on {host}:{port}: {exc.strerror or exc}; "
-            "is another sandbox running? Pick another --port (0 = any free port)"
+            f"is another sandbox running? Pick another {mention(Setting.PORT)} (0 = any free port)"
         ) from None
     bound_host, bound_port = runner.addresses[0][:2]
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
