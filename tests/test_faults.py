@@ -125,6 +125,7 @@ def test_every_fault_at_once_then_rerun_stores_exactly_the_file(
         drop_rate=0.04,
         commit_then_fail_rate=0.04,
         rate_limit=400,
+        throttle_first=3,  # 429s whatever the client's speed on a loaded machine
         latency_ms=(0, 3),
         seed=6,
     )
@@ -136,7 +137,7 @@ def test_every_fault_at_once_then_rerun_stores_exactly_the_file(
     )  # fmt: skip
     assert code == 1, stderr  # two attempts are not enough for every row: reruns finish
     first = summary(out)
-    assert first["retries"] > 0 and first["throttled"] > 0
+    assert first["retries"] > 0 and first["throttled"] >= 3
     reruns = 0
     while not soak.done(soak.read_results(out)):
         reruns += 1

@@ -171,7 +171,7 @@ def test_rate_limit_holds_over_every_second(tmp_path: Path, sandbox_factory: Any
 
 
 def test_429_with_retry_after_slows_down_and_finishes(tmp_path: Path, sandbox_factory: Any) -> None:
-    server = sandbox_factory(rate_limit=15)
+    server = sandbox_factory(rate_limit=15, throttle_first=1)  # a 429 even on a slow machine
     src = make_csv(tmp_path / "leads.csv", 40)
     out = tmp_path / "run"
     code, stdout, stderr = invoke(

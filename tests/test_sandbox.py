@@ -541,6 +541,19 @@ async def test_rate_limit_below_one_per_second(sandbox_factory: Factory) -> None
     assert resp.headers["Retry-After"] == "2"
 
 
+async def test_throttle_first_answers_429_to_the_first_requests_of_each_token(
+    sandbox_factory: Factory,
+) -> None:
+    server = sandbox_factory(throttle_first=2)
+    async with aiohttp.ClientSession() as session:
+        answers = [await post(session, server.endpoint, lead_body(i)) for i in range(4)]
+        other, _, _ = await post(session, server.endpoint, lead_body(9), token="other")
+    assert [status for status, _, _ in answers] == [429, 429, 200, 200]
+    assert all(resp.headers["Retry-After"] == "1" for _, _, resp in answers[:2])
+    assert other == 429  # each token starts at its quota
+    assert len(server.leads()) == 2
+
+
 # --- faults ---------------------------------------------------------------------------
 
 Outcome = int | str  # an HTTP status, or "dropped"

@@ -264,6 +264,13 @@ _SANDBOX_RATE = click.FloatRange(0.0, 1.0)
     help="Answer 429 with Retry-After above N requests per second per token.",
 )
 @click.option(
+    "--throttle-first",
+    type=click.IntRange(0),
+    default=0,
+    metavar="N",
+    help="Answer the first N requests of each token 429 with Retry-After: 1, whatever the rate.",
+)
+@click.option(
     "--latency-ms",
     callback=_sandbox_latency,
     metavar="A[-B]",
@@ -303,6 +310,7 @@ def sandbox_command(
     port: int,
     tokens: tuple[str, ...],
     rate_limit: float | None,
+    throttle_first: int,
     latency_ms: tuple[int, int] | None,
     fail_rate: float,
     drop_rate: float,
@@ -342,6 +350,7 @@ def sandbox_command(
     config = SandboxConfig(
         tokens=tokens,
         rate_limit=rate_limit,
+        throttle_first=throttle_first,
         latency_ms=latency_ms,
         fail_rate=fail_rate,
         drop_rate=drop_rate,

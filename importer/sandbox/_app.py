@@ -404,6 +404,7 @@ async def _serve(config: SandboxConfig, host: str, port: int) -> None:
         f"{name}={value}"
         for name, value in (
             ("rate-limit", config.rate_limit),
+            ("throttle-first", config.throttle_first or None),
             ("latency-ms", config.latency_ms),
             ("fail-rate", config.fail_rate or None),
             ("drop-rate", config.drop_rate or None),

@@ -33,6 +33,9 @@ class SandboxConfig:
 
     tokens: tuple[str, ...] = ()  # empty = any non-empty token accepted
     rate_limit: float | None = None  # requests/s per token; above it -> 429 + Retry-After
+    # The first N lead requests of each token -> 429 + Retry-After: 1 (an account already at
+    # its quota when the run starts): 429s that come whatever the client's speed.
+    throttle_first: int = 0
     latency_ms: tuple[int, int] | None = None  # each answer waits uniform(A, B) ms
     fail_rate: float = 0.0  # 500/502/503, lead not stored
     drop_rate: float = 0.0  # connection closed without an answer
@@ -48,6 +51,8 @@ class SandboxConfig:
             raise ValueError("tokens must be non-empty strings")
         if self.rate_limit is not None and not self.rate_limit > 0:
             raise ValueError("rate_limit must be greater than 0")
+        if self.throttle_first < 0:
+            raise ValueError("throttle_first must be 0 or more")
         if self.latency_ms is not None:
             low, high = self.latency_ms
             if low < 0 or high < low:
@@ -208,6 +213,7 @@ class State:
         self.in_flight_total = 0
         self.peak_total = 0
         self.arrivals: dict[str, deque[float]] = {}
+        self.throttled_first: Counter[str] = Counter()
 
     def reset(self) -> None:
         self.store.clear()
@@ -215,6 +221,9 @@ class State:
 
     def retry_after(self, fingerprint: str, now: float) -> int | None:
         """Seconds to wait when this token is over the rate limit, else None (and count it)."""
+        if self.throttled_first[fingerprint] < self.config.throttle_first:
+            self.throttled_first[fingerprint] += 1
+            return 1
         if not self.capacity:
             return None
         arrivals = self.arrivals.setdefault(fingerprint, deque())
