@@ -50,6 +50,7 @@ class Setting(Enum):
     RESCHEDULE_IN = "delay"
     RESCHEDULE_AT = "time"
     CALLING_HOURS = "calling hours"
+    LOCAL_TIME = "choice of each lead's own time zone"
     TIMEZONE = "time zone"
 
 
@@ -64,8 +65,8 @@ def mention(setting: Setting, value: str = "") -> str:
 
 
 def plain_words(setting: Setting, value: str) -> str:
-    """A setting as plain words, for logs and for faces that have no name of their own."""
-    return f"the {setting.value} {value}".rstrip()
+    """A setting as plain words, for logs and faces with no name of their own: ``sheet 'A'``."""
+    return f"{setting.value} {value}".rstrip()
 
 
 def render(message: str, namer: Namer = plain_words) -> str:

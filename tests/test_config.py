@@ -54,7 +54,7 @@ def test_defaults(tmp_path: Path) -> None:
     m = load_mapping(write(tmp_path, MINIMAL))
     assert (m.region, m.timezone, m.date_order, m.duplicates) == (
         "US",
-        "UTC",
+        None,  # no silent default zone: a mapping that maps no time needs none
         "MDY",
         Duplicates.ALL,
     )

@@ -18,7 +18,7 @@ def test_a_setting_is_said_by_each_face_in_its_own_words() -> None:
         column="Phone",
     )
     assert exc.settings == ((Setting.SHEET, "'Leads'"),)
-    assert str(exc) == "leads.xlsx: sheet 'Leads' has the column; pass the sheet 'Leads'"
+    assert str(exc) == "leads.xlsx: sheet 'Leads' has the column; pass sheet 'Leads'"
     assert exc.render(flag) == "leads.xlsx: sheet 'Leads' has the column; pass --sheet 'Leads'"
     assert (exc.path, exc.column, exc.exit_code) == ("leads.xlsx", "Phone", ExitStatus.UNUSABLE)
 

@@ -150,7 +150,9 @@ def _normalizer(spec: FieldSpec, mapping: MappingConfig) -> Callable[[pd.Series]
     if t is FieldType.PHONE:
         return lambda s: normalize_phones(s, mapping.region)
     if t is FieldType.TIME:
-        return lambda s: normalize_times(s, mapping.timezone, mapping.date_order)
+        # parse_mapping refuses a time column without a zone; UTC is never reached here.
+        zone = mapping.timezone or "UTC"
+        return lambda s: normalize_times(s, zone, mapping.date_order)
     if t is FieldType.INTEGER:
         return normalize_integers
     if t is FieldType.BOOLEAN:

@@ -115,7 +115,7 @@ class RescheduleBuilder:
         label: str,
         spec: RescheduleSpec,
         region: str,
-        timezone: str,
+        timezone: str | None,
         token: str | None,
         date_order: str = "MDY",
     ) -> None:
@@ -132,15 +132,22 @@ class RescheduleBuilder:
         cached = self._cache.get(e164)
         if cached is not None:
             return cached
+        if self.spec.instant is not None and not self.spec.calling_hours:
+            return (format_time(self.spec.instant), "", "")  # the same for every lead
         zone_name = self.default_zone
         if self.spec.local_time or self.spec.calling_hours:
             zone_name = phone_timezone(e164) or self.default_zone
+        if zone_name is None:  # a toll-free number, and no zone given to fall back on
+            result = ("", "", "the number has no time zone of its own (toll-free or not "
+                      "geographic); give reschedule a time zone for such numbers")  # fmt: skip
+            self._cache[e164] = result
+            return result
         zone = ZoneInfo(zone_name)
         if self.spec.instant is not None:
             moment = self.spec.instant
         else:
             try:
-                wall_zone = zone_name if self.spec.local_time else self.default_zone
+                wall_zone = zone_name if self.spec.local_time else (self.default_zone or "")
                 moment = parse_time(self.spec.wall_time or "", wall_zone, self.date_order)
             except ValueError as exc:
                 result = ("", "", f"the time to reschedule to: {exc}")

@@ -35,6 +35,7 @@ FLAGS = {
     Setting.RESCHEDULE_IN: "--in",
     Setting.RESCHEDULE_AT: "--at",
     Setting.CALLING_HOURS: "--calling-hours",
+    Setting.LOCAL_TIME: "--local-time",
     Setting.TIMEZONE: "--timezone",
 }
 

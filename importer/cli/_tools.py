@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,6 @@ from importer.cli._options import (
     verbosity,
     window_options,
 )
-from importer.errors import ConfigError
 
 
 @main.command()
@@ -47,7 +45,7 @@ from importer.errors import ConfigError
     "--local-time",
     is_flag=True,
     help="Read --at in each lead's own time zone (from its phone number; for a number "
-    "spanning zones, the westernmost), else the mapping's timezone.",
+    "spanning zones, the westernmost); numbers with no zone use --timezone or the mapping's.",
 )
 @click.option(
     "--calling-hours",
@@ -62,7 +60,9 @@ from importer.errors import ConfigError
 @click.option("--caller-id-column", metavar="NAME", help="The phone column (default: detected).")
 @click.option("--region", help="Region for phone numbers (default: the mapping's, or US).")
 @click.option(
-    "--timezone", help="Time zone for --at (default: the mapping's, or America/New_York)."
+    "--timezone",
+    help="Time zone for an --at written without an offset, and for numbers with no zone of "
+    "their own (default: the mapping's timezone; one of them is needed).",
 )
 @click.option("--dry-run", is_flag=True, help="Show the time each row would get; send nothing.")
 @click.option("--out", type=click.Path(path_type=Path), help="Run folder.")
@@ -104,41 +104,20 @@ def reschedule(
     request carries only caller_id, next_action_at and, if asked,
     update_all_matching_leads. Same rate limiting, retries, results and rerun as `run`.
     """
-    from datetime import UTC, datetime
-
     from importer import pipeline
-    from importer.clean import RescheduleSpec, parse_calling_hours, parse_duration
-    from importer.config import load_mapping, parse_mapping
 
-    if (at_text is None) == (in_text is None):
-        raise click.UsageError("give exactly one of --at TIME or --in DURATION")
-    if local_time and at_text is None:
-        raise click.UsageError("--local-time goes with --at")
     source = reading.source(file)
-    base = load_mapping(mapping_path) if mapping_path else None
-    column = pipeline.phone_column(source, base, caller_id_column)
-    raw: dict[str, Any] = dict(base.raw) if base else {"version": 1}
-    raw.pop("data", None)
-    raw.pop("include_unmapped_columns", None)
-    raw["fields"] = {"caller_id": column}
-    raw["region"] = region or raw.get("region", "US")
-    raw["timezone"] = timezone or raw.get("timezone", "America/New_York")
-    mapping = parse_mapping(raw, mapping_path or Path("(reschedule options)"))
-    hours = parse_calling_hours(calling_hours) if calling_hours else None
-    if in_text is not None:
-        instant = datetime.now(UTC) + parse_duration(in_text)
-        spec = RescheduleSpec(column, instant=instant, calling_hours=hours)
-    elif local_time:
-        spec = RescheduleSpec(column, wall_time=at_text, local_time=True, calling_hours=hours)
-    else:
-        from importer.clean import parse_time
-
-        try:
-            instant = parse_time(at_text or "", mapping.timezone, mapping.date_order)
-        except ValueError as exc:
-            raise ConfigError(f"--at: {exc}") from None
-        spec = RescheduleSpec(column, instant=instant, calling_hours=hours)
-    spec = replace(spec, update_all_matching=update_all_matching)
+    request = pipeline.RescheduleRequest(
+        at=at_text,
+        delay=in_text,
+        local_time=local_time,
+        calling_hours=calling_hours,
+        update_all_matching=update_all_matching,
+        caller_id_column=caller_id_column,
+        region=region,
+        timezone=timezone,
+    )
+    mapping, spec = pipeline.plan_reschedule(source, mapping_path, request)
     options = make_send_options(**send_kw)
     window = pipeline.Window(start_row, limit)
     if not dry_run:

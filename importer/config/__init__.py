@@ -14,6 +14,7 @@ from importer.config._load import (
     load_mapping,
     mapping_yaml,
     parse_mapping,
+    reschedule_mapping,
     resolve_token,
 )
 from importer.config._mapping import (
@@ -42,6 +43,7 @@ __all__ = [
     "load_mapping",
     "mapping_yaml",
     "parse_mapping",
+    "reschedule_mapping",
     "resolve_token",
     "token_fingerprint",
 ]

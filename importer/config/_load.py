@@ -231,11 +231,12 @@ def parse_mapping(raw: Any, path: Path) -> MappingConfig:
             "region",
             f"'{region}' is not a region code; use a two-letter code like US, CA, GB",
         )
-    timezone = str(raw.get("timezone", "UTC"))
+    timezone = None if raw.get("timezone") is None else str(raw["timezone"])
     try:
-        zoneinfo.ZoneInfo(timezone)
+        if timezone is not None:
+            zoneinfo.ZoneInfo(timezone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        close = _suggest(timezone, zoneinfo.available_timezones())
+        close = _suggest(str(timezone), zoneinfo.available_timezones())
         raise _err(
             path,
             "timezone",
@@ -288,6 +289,18 @@ def parse_mapping(raw: Any, path: Path) -> MappingConfig:
         if spec.value is None:
             continue
         _check_constant(path, spec)
+    timed = [s for s in (*fields, *data) if s.type is FieldType.TIME]
+    if timed and timezone is None:
+        # No silent default: the same file read as UTC or as New York is five hours apart.
+        spec = timed[0]
+        where = f"fields.{spec.name}" if spec in fields else f"data.{spec.name}"
+        raise _err(
+            path,
+            "timezone",
+            f"{where} ({spec.source}) holds times, but the mapping names no time zone; add "
+            "e.g. 'timezone: America/New_York', the zone the times are written in (times "
+            "written with an offset, such as +0000, are read as written)",
+        )
 
     include = raw.get("include_unmapped_columns", False)
     if not isinstance(include, bool):
@@ -366,6 +379,27 @@ def mapping_yaml(mapping: MappingConfig) -> str:
         del raw["lead_token"]
         header += f"# lead_token: the literal of {mapping.path}, not copied here\n"
     return header + yaml.safe_dump(raw, sort_keys=False, allow_unicode=True)
+
+
+def reschedule_mapping(
+    base: MappingConfig | None,
+    path: Path | None,
+    caller_id_column: str,
+    region: str | None,
+    timezone: str | None,
+) -> MappingConfig:
+    """The mapping of a reschedule: ``base``'s token, endpoint and send settings, one field.
+
+    Built as YAML and parsed like any mapping, so a run folder's copy reruns the same way.
+    """
+    raw: dict[str, Any] = dict(base.raw) if base else {"version": 1}
+    raw.pop("data", None)
+    raw.pop("include_unmapped_columns", None)
+    raw["fields"] = {"caller_id": caller_id_column}
+    raw["region"] = region or raw.get("region", "US")
+    if timezone:
+        raw["timezone"] = timezone
+    return parse_mapping(raw, path or Path("(reschedule options)"))
 
 
 def resolve_token(mapping: MappingConfig, override: str | None) -> str | None:

@@ -105,7 +105,7 @@ class MappingConfig:
     endpoint: str
     token: TokenSource
     region: str
-    timezone: str
+    timezone: str | None  # None: the mapping names none (then it may map no time column)
     date_order: str
     duplicates: Duplicates
     send: SendConfig

@@ -22,6 +22,10 @@ from importer.pipeline._jobs import (
     estimate_rows,
     phone_column,
 )
+from importer.pipeline._reschedule import (
+    RescheduleRequest,
+    plan_reschedule,
+)
 from importer.pipeline._runfolder import (
     EarlierImport,
     earlier_imports,
@@ -33,6 +37,8 @@ from importer.pipeline._runfolder import (
 )
 
 __all__ = [
+    "RescheduleRequest",
+    "plan_reschedule",
     "DemoResult",
     "run_demo",
     "EarlierImport",
