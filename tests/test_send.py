@@ -259,9 +259,12 @@ async def test_any_2xx_is_success_and_the_lead_is_read_wherever_it_is(
 async def test_the_token_goes_in_the_query_only_and_the_endpoint_query_is_kept(serve: Any) -> None:
     endpoint, url = await serve(ok)
     recorder = Recorder()
-    await send_rows(make_requests(1), settings(url + "?source=sheet&lead_token=old"), recorder)
+    await send_rows(make_requests(1), settings(url + "?source=sheet"), recorder)
     (hit,) = endpoint.hits
     assert hit.query == {"source": "sheet", "lead_token": TOKEN}
+    # One endpoint rule for the mapping, the option and the sender: no token in the URL.
+    with pytest.raises(ConfigError, match="the URL must not carry lead_token"):
+        settings(url + "?source=sheet&lead_token=old")
     assert hit.body == {"caller_id": "+15550000001", "row": 1, "key": "k1"}
     assert recorder.results[1].status is SendStatus.SUCCESS
 
@@ -1104,11 +1107,11 @@ def test_retry_after_http_date_in_the_future() -> None:
     [
         (
             {"endpoint": "trackdrive.com/api"},
-            "endpoint: 'trackdrive.com/api' is not an http:// or https:// URL",
+            "endpoint: 'trackdrive.com/api' is not an http(s) URL; write e.g. https://ACCOUNT",
         ),
         (
             {"endpoint": "ftp://host/x"},
-            "endpoint: 'ftp://host/x' is not an http:// or https:// URL",
+            "endpoint: 'ftp://host/x' is not an http(s) URL; write e.g. https://ACCOUNT",
         ),
         ({"rate": -1.0}, "rate: must be a number of requests per second, not -1.0"),
         ({"concurrency": 0}, "concurrency and max_attempts: must be at least 1"),

@@ -18,6 +18,13 @@ from typing import Any, TypeVar, cast
 
 import click
 
+from importer.config import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_MAX_CONSECUTIVE_FAILURES,
+    DEFAULT_RATE,
+    DEFAULT_TIMEOUT_S,
+)
 from importer.errors import ConfigError, ExitStatus, ImporterError, OutputError, Setting
 
 # How the command line names each setting an error can point to.
@@ -202,7 +209,7 @@ def send_options(func: F) -> F:
             click.option(
                 "--rate",
                 type=click.FloatRange(min=0, min_open=True),
-                help="Requests per second (default: the mapping's send.rate, 10).",
+                help=f"Requests per second (default: the mapping's send.rate, {DEFAULT_RATE:g}).",
             ),
             click.option(
                 "--unlimited-rate",
@@ -212,23 +219,25 @@ def send_options(func: F) -> F:
             click.option(
                 "--concurrency",
                 type=click.IntRange(min=1, max=512),
-                help="Requests in flight at once (default: the mapping's, 8).",
+                help=f"Requests in flight at once (default: the mapping's, {DEFAULT_CONCURRENCY}).",
             ),
             click.option(
                 "--max-attempts",
                 type=click.IntRange(min=1, max=100),
-                help="Attempts per row for retryable errors (default 5).",
+                help="Attempts per row for retryable errors (default: the mapping's, "
+                f"{DEFAULT_MAX_ATTEMPTS}).",
             ),
             click.option(
                 "--timeout",
                 "timeout_s",
                 type=click.FloatRange(min=0, min_open=True),
-                help="Seconds to wait for one answer (default 30).",
+                help="Seconds to wait for one answer (default: the mapping's, "
+                f"{DEFAULT_TIMEOUT_S:g}).",
             ),
             click.option(
                 "--max-consecutive-failures",
                 type=click.IntRange(min=1),
-                default=50,
+                default=DEFAULT_MAX_CONSECUTIVE_FAILURES,
                 show_default=True,
                 help="Abort (exit 3) when more than this many rows fail in a row (a wrong "
                 "endpoint, a server that is down); the rows not sent are kept for rerun.",

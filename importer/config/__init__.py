@@ -19,6 +19,11 @@ from importer.config._load import (
 )
 from importer.config._mapping import (
     DATA_TYPES,
+    DEFAULT_CONCURRENCY,
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_MAX_CONSECUTIVE_FAILURES,
+    DEFAULT_RATE,
+    DEFAULT_TIMEOUT_S,
     Duplicates,
     FieldSpec,
     FieldType,
@@ -29,6 +34,11 @@ from importer.config._mapping import (
 )
 
 __all__ = [
+    "DEFAULT_CONCURRENCY",
+    "DEFAULT_MAX_ATTEMPTS",
+    "DEFAULT_MAX_CONSECUTIVE_FAILURES",
+    "DEFAULT_RATE",
+    "DEFAULT_TIMEOUT_S",
     "DATA_TYPES",
     "DEFAULT_ENDPOINT",
     "Duplicates",

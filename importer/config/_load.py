@@ -155,7 +155,7 @@ def _parse_send(path: Path, raw: Any) -> SendConfig:
     if raw is None:
         return SendConfig()
     if not isinstance(raw, dict):
-        raise _err(path, "send", "must be a mapping like {rate: 10, concurrency: 8}")
+        raise _err(path, "send", "must be a mapping like {rate: 10, concurrency: 8}")  # an example
     for k in raw:
         if k not in SEND_KEYS:
             raise _err(
@@ -170,13 +170,25 @@ def _parse_send(path: Path, raw: Any) -> SendConfig:
     return SendConfig(
         rate=_positive(path, "send.rate", rate, integer=False, allow_none=True),
         concurrency=_positive(
-            path, "send.concurrency", raw.get("concurrency", 8), integer=True, allow_none=False
+            path,
+            "send.concurrency",
+            raw.get("concurrency", default.concurrency),
+            integer=True,
+            allow_none=False,
         ),
         max_attempts=_positive(
-            path, "send.max_attempts", raw.get("max_attempts", 5), integer=True, allow_none=False
+            path,
+            "send.max_attempts",
+            raw.get("max_attempts", default.max_attempts),
+            integer=True,
+            allow_none=False,
         ),
         timeout_s=_positive(
-            path, "send.timeout_s", raw.get("timeout_s", 30), integer=False, allow_none=False
+            path,
+            "send.timeout_s",
+            raw.get("timeout_s", default.timeout_s),
+            integer=False,
+            allow_none=False,
         ),
     )
 

@@ -70,14 +70,23 @@ class FieldSpec:
         return f"column '{self.column}'" if self.column is not None else "constant"
 
 
+# Every default of sending lives here, once: the mapping's send: block, the sender's
+# settings and each face's help take them from these names.
+DEFAULT_RATE = 10.0  # requests per second
+DEFAULT_CONCURRENCY = 8  # requests in flight
+DEFAULT_MAX_ATTEMPTS = 5  # per row, for retryable answers
+DEFAULT_TIMEOUT_S = 30.0  # for one answer
+DEFAULT_MAX_CONSECUTIVE_FAILURES = 50  # rows failed in a row before the run aborts
+
+
 @dataclass(frozen=True, slots=True)
 class SendConfig:
     """The mapping's ``send:`` block."""
 
-    rate: float | None = 10.0
-    concurrency: int = 8
-    max_attempts: int = 5
-    timeout_s: float = 30.0
+    rate: float | None = DEFAULT_RATE
+    concurrency: int = DEFAULT_CONCURRENCY
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    timeout_s: float = DEFAULT_TIMEOUT_S
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,7 @@ from typing import Any
 
 from importer.clean import RescheduleSpec, RowStatus
 from importer.config import (
+    DEFAULT_MAX_CONSECUTIVE_FAILURES,
     MappingConfig,
     check_endpoint,
     load_mapping,
@@ -87,7 +88,7 @@ class SendOptions:
     concurrency: int | None = None
     max_attempts: int | None = None
     timeout_s: float | None = None
-    max_consecutive_failures: int = 50
+    max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES
     ledger: Path | None = None  # --skip-unchanged: the ledger file
 
 

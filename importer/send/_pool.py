@@ -35,6 +35,14 @@ import aiohttp
 from yarl import URL
 
 from importer import __version__
+from importer.config import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_MAX_CONSECUTIVE_FAILURES,
+    DEFAULT_RATE,
+    DEFAULT_TIMEOUT_S,
+    check_endpoint,
+)
 from importer.errors import ConfigError
 from importer.send._limiter import Limiter
 from importer.send._responses import (
@@ -69,11 +77,12 @@ class SendSettings:
     """How to send: where, how fast, how patiently."""
 
     endpoint: str
-    rate: float | None = 10.0  # requests per second for the whole pool; None/0 = unlimited
-    concurrency: int = 8
-    max_attempts: int = 5
-    timeout_s: float = 30.0
-    max_consecutive_failures: int = 50  # abort when more rows than this fail in a row; 0 = never
+    rate: float | None = DEFAULT_RATE  # requests per second for the whole pool; None/0 = unlimited
+    concurrency: int = DEFAULT_CONCURRENCY
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    # abort when more rows than this fail in a row; 0 = never
+    max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES
     backoff_base_s: float = 0.5
     backoff_max_s: float = 30.0
 
@@ -84,15 +93,7 @@ class SendSettings:
             raise ConfigError("concurrency and max_attempts: must be at least 1")
         if not self.timeout_s > 0:
             raise ConfigError(f"timeout: must be more than 0 seconds, not {self.timeout_s}")
-        try:
-            url = URL(self.endpoint)
-        except (ValueError, TypeError):
-            url = URL()
-        if url.scheme not in ("http", "https") or not url.host:
-            raise ConfigError(
-                f"endpoint: {self.endpoint!r} is not an http:// or https:// URL with a host, "
-                "e.g. https://trackdrive.com/api/v1/leads/create_or_update"
-            )
+        check_endpoint(self.endpoint, "endpoint")  # the one rule, also the mapping's
 
 
 @dataclass(frozen=True, slots=True)
