@@ -6,6 +6,10 @@ person sees (``8004506787.0`` -> ``8004506787``, dates as ``YYYY-MM-DD HH:MM:SS`
 always the header; rows above a table are not skipped. calamine reports formula error cells
 (``#N/A``) as empty, so an .xlsx/.xlsm sheet holding error cells is read with openpyxl
 instead, which keeps their text.
+
+Vendor files are untrusted: before calamine sees a workbook, ``preflight`` checks what it
+declares (zip sizes, far cell references, repeat counts), because calamine allocates by
+those and a Rust allocation failure aborts the whole process.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import numpy as np
 import python_calamine
 
 from importer.errors import InputError
+from importer.preflight import check_workbook
 from importer.table import (
     _CONTROL,
     _OLE_MAGIC,
@@ -52,17 +57,24 @@ def _open_workbook(path: Path) -> python_calamine.CalamineWorkbook:
             f"{path}: is not a workbook (it is damaged, or another kind of file); "
             "open it in Excel and save it again as .xlsx"
         )
+    check_workbook(path)  # refuses what would make calamine allocate gigabytes
     try:
         with path.open("rb") as f:
             return python_calamine.CalamineWorkbook.from_filelike(f)
     except python_calamine.PasswordError:
         raise InputError(_PASSWORD.format(path=path)) from None
-    except Exception as e:  # calamine raises several unrelated types for a bad file
+    except _PASSED_ON:
+        raise
+    except BaseException as e:  # calamine raises several unrelated types for a bad file
         raise InputError(
             f"{path}: cannot be read as a workbook ({_one_line(e)}); the file is damaged or "
             "incomplete: open it in Excel and save it again"
         ) from None
 
+
+# pyo3 turns a Rust panic into PanicException, a BaseException: still a bad file, but these
+# are not.
+_PASSED_ON = (KeyboardInterrupt, SystemExit, GeneratorExit)
 
 _PASSWORD = (
     "{path}: the workbook is password-protected; open it in Excel, remove the password "
@@ -163,11 +175,13 @@ def _sheet_reader(
     """Something that reads the sheet's rows as text, row 1 first, from column A, each time."""
     try:
         sheet = book.get_sheet_by_name(name)  # parses the whole sheet, once
-    except Exception as e:
+    except _PASSED_ON:
+        raise
+    except BaseException as e:
         raise InputError(_sheet_message(path, name, e)) from None
     if _has_error_cells(path):
-        width = sheet.end[1] + 1 if sheet.end else 0
-        return lambda: _openpyxl_rows(path, name, width)
+        height, width = (sheet.end[0] + 1, sheet.end[1] + 1) if sheet.end else (0, 0)
+        return lambda: _openpyxl_rows(path, name, width, height)
     formats = padded_columns(path, name) if zipfile.is_zipfile(path) else {}
     return lambda: _calamine_rows(path, sheet, formats)
 
@@ -191,7 +205,9 @@ def _calamine_rows(
                 if number is not None:
                     cells[column] = zero_padded(number, fmt)
             yield cells
-    except Exception as e:
+    except _PASSED_ON:
+        raise
+    except BaseException as e:
         raise InputError(_sheet_message(path, sheet.name, e)) from None
 
 
@@ -204,7 +220,7 @@ def _whole_number(value: object) -> int | None:
     return None
 
 
-def _sheet_message(path: Path, name: str, e: Exception) -> str:
+def _sheet_message(path: Path, name: str, e: BaseException) -> str:
     return (
         f"{path}: cannot read sheet '{name}' ({type(e).__name__}: {_one_line(e)}); the file is "
         "damaged or incomplete: open it in Excel and save it again"
@@ -214,30 +230,14 @@ def _sheet_message(path: Path, name: str, e: Exception) -> str:
 def _has_error_cells(path: Path) -> bool:
     """Does any .xlsx worksheet hold a formula error cell (``t="e"``)? calamine reads "".
 
-    A byte search in the decompressed sheet XML: a few milliseconds per 100k rows, against
-    seconds for reading every cell with openpyxl. A false hit only costs that time.
+    The preflight's byte scan of the sheet XML notes it on the way (a few milliseconds per
+    100k rows, against seconds for reading every cell with openpyxl); a false hit only
+    costs that time.
     """
-    if not zipfile.is_zipfile(path):
-        return False
-    try:
-        with zipfile.ZipFile(path) as z:
-            for info in z.infolist():
-                if not (
-                    info.filename.startswith("xl/worksheets/") and info.filename.endswith(".xml")
-                ):
-                    continue
-                with z.open(info) as part:
-                    tail = b""
-                    while block := part.read(1 << 20):
-                        if b't="e"' in tail + block:
-                            return True
-                        tail = block[-8:]
-    except (zipfile.BadZipFile, OSError, EOFError, RuntimeError):
-        return False  # calamine will have said what is wrong with the file
-    return False
+    return check_workbook(path).error_cells
 
 
-def _openpyxl_rows(path: Path, name: str, width: int) -> Iterator[list[str]]:
+def _openpyxl_rows(path: Path, name: str, width: int, height: int) -> Iterator[list[str]]:
     """The rows through openpyxl, padded to the sheet width calamine found."""
     import openpyxl  # only for the rare sheet with error cells
 
@@ -246,7 +246,9 @@ def _openpyxl_rows(path: Path, name: str, width: int) -> Iterator[list[str]]:
             warnings.simplefilter("ignore")  # openpyxl warns about unsupported extensions
             book = openpyxl.load_workbook(f, read_only=True, data_only=True)
             try:
-                for row in book[name].iter_rows():
+                # bounded by what calamine found: openpyxl pads every row to the width the
+                # sheet's <dimension> declares, which a hostile file sets to XFD1048576
+                for row in book[name].iter_rows(max_row=max(height, 1), max_col=max(width, 1)):
                     cells = [_openpyxl_text(c) for c in row]
                     yield cells + [""] * (width - len(cells))
             finally:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import posixpath
 import re
 import zipfile
+from functools import lru_cache
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -55,8 +56,14 @@ def padded_columns(path: Path, sheet: str) -> dict[int, str]:
 
     Empty for anything that is not a readable .xlsx/.xlsm (calamine reports those).
     """
+    stat = path.stat()
+    return dict(_padded_columns(str(path), sheet, stat.st_size, stat.st_mtime_ns, stat.st_ino))
+
+
+@lru_cache(maxsize=16)  # the pipeline opens a workbook more than once; the scan is a pass
+def _padded_columns(name: str, sheet: str, size: int, mtime_ns: int, inode: int) -> dict[int, str]:
     try:
-        with zipfile.ZipFile(path) as book:
+        with zipfile.ZipFile(name) as book:
             styles = _padding_styles(book)
             if not styles:
                 return {}
