@@ -19,7 +19,7 @@ from importer.clean import (
     snake_case,
 )
 from importer.errors import InputError
-from importer.load import Table
+from importer.read import Table
 
 _SAMPLE_ROWS = 500
 _PHONE_WORDS = re.compile(r"phone|mobile|cell|tel\b|telephone|caller|\bnumber\b|contact.?no", re.I)

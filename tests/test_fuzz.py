@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from importer.cli import main
-from importer.load import NON_ASCII_WORD
+from importer.read._encoding import NON_ASCII_WORD
 
 ROOT = Path(__file__).resolve().parent.parent
 BAD = ROOT / "tests" / "data" / "bad"

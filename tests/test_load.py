@@ -1,4 +1,4 @@
-"""Tests for importer.load: every format, exact row numbers, text kept as written, bad files."""
+"""Tests for importer.read: every format, exact row numbers, text kept as written, bad files."""
 
 from __future__ import annotations
 
@@ -21,10 +21,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from importer import load, load_csv
+import importer.read._csv as csv_reader
 from importer.errors import InputError
-from importer.load import Chunk, Table, find_column, list_sheets, open_table
-from importer.xlsx_formats import padding_format, zero_padded
+from importer.read import Chunk, Table, find_column, list_sheets, open_table
+from importer.read._csv import OPEN_QUOTE
+from importer.read._excel import has_error_cells
+from importer.read._xlsx_formats import padding_format, zero_padded
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
@@ -305,8 +307,8 @@ def test_unknown_encoding_name(tmp_path: Path) -> None:
 def test_decoding_error_deep_in_the_file_names_the_row(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(load_csv, "_SAMPLE_BYTES", 4096)
-    monkeypatch.setattr(load_csv, "_BLOCK_SIZE", 4096)
+    monkeypatch.setattr(csv_reader, "SAMPLE_BYTES", 4096)
+    monkeypatch.setattr(csv_reader, "BLOCK_SIZE", 4096)
     body = "".join(f'{i},"multi\nline",x\n' for i in range(20_000))
     raw = ("a,b,c\n" + body).encode() + "Zoë,1,2\n".encode("cp1252") + b"9,9,9\n"
     path = tmp_path / "t.csv"
@@ -325,7 +327,7 @@ def test_decoding_error_deep_in_the_file_names_the_row(
 def test_cp1252_undefined_byte_deep_in_the_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(load_csv, "_SAMPLE_BYTES", 1024)
+    monkeypatch.setattr(csv_reader, "SAMPLE_BYTES", 1024)
     raw = ("a,b\n" + "Zoë,1\n" * 500).encode("cp1252") + b"x\x81,2\n"
     path = tmp_path / "t.csv"
     path.write_bytes(raw)
@@ -439,7 +441,7 @@ def test_ragged_rows(tmp_path: Path) -> None:
 def test_rows_whose_usual_width_is_not_the_headers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shape: str, block: int
 ) -> None:
-    monkeypatch.setattr(load_csv, "_BLOCK_SIZE", block)
+    monkeypatch.setattr(csv_reader, "BLOCK_SIZE", block)
     line = {
         "spare delimiter": "{i},x,y,",
         "header has more": "{i},x",
@@ -487,7 +489,7 @@ def test_a_quote_left_open_is_reported(
     if row is None:
         assert problems == {}
     else:
-        assert problems == {row: load._OPEN_QUOTE}
+        assert problems == {row: OPEN_QUOTE}
         assert "never closed" in problems[row]
 
 
@@ -517,7 +519,7 @@ def test_a_thousand_columns() -> None:
 
 
 def test_a_header_longer_than_the_sample(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(load_csv, "_SAMPLE_BYTES", 64)
+    monkeypatch.setattr(csv_reader, "SAMPLE_BYTES", 64)
     header = ";".join(f"column number {i}" for i in range(300))
     path = write(tmp_path / "t.csv", header + "\n" + ";".join(map(str, range(300))) + "\n")
     table = open_table(path)
@@ -557,7 +559,7 @@ def test_chunks_give_the_same_rows_as_one_read(
     rows = 300 if size == 1 else 3000
     path = _messy_file(tmp_path / "leads.csv", rows)
     headers, expected, blank, long = csv_oracle(path, "utf-8", ",")
-    monkeypatch.setattr(load_csv, "_BLOCK_SIZE", block)
+    monkeypatch.setattr(csv_reader, "BLOCK_SIZE", block)
     table = open_table(path)
     frame, problems = read_all(table, size)
     assert table.headers == headers
@@ -603,7 +605,7 @@ def test_any_csv_python_writes_reads_back_the_same(
     encoding: str,
     block: int,
 ) -> None:
-    monkeypatch.setattr(load_csv, "_BLOCK_SIZE", block)
+    monkeypatch.setattr(csv_reader, "BLOCK_SIZE", block)
     header = [f"h{i}" for i in range(width)]
     rows = rows + [["last"] * width]
     buf = io.StringIO()
@@ -927,7 +929,7 @@ def test_frame_index_is_the_row_number() -> None:
 
 def test_xlsx_error_cells_are_found_without_reading_cells(tmp_path: Path) -> None:
     path = SAMPLES / "leads.xlsx"
-    assert not load._has_error_cells(path)
+    assert not has_error_cells(path)
     broken = tmp_path / "e.xlsx"
     with zipfile.ZipFile(path) as src, zipfile.ZipFile(broken, "w") as dst:
         for item in src.infolist():
@@ -935,7 +937,7 @@ def test_xlsx_error_cells_are_found_without_reading_cells(tmp_path: Path) -> Non
             if item.filename.startswith("xl/worksheets/"):
                 data = data.replace(b'<c r="A2"', b'<c r="A2" t="e"', 1)
             dst.writestr(item, data)
-    assert load._has_error_cells(broken)
+    assert has_error_cells(broken)
 
 
 # --- zero-padded number formats (ZIP codes) in .xlsx ---------------------------------------

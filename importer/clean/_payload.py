@@ -37,7 +37,7 @@ from importer.config import (
     token_fingerprint,
 )
 from importer.errors import ConfigError, InputError, Setting, mention
-from importer.load import Chunk, Table, find_column
+from importer.read import Chunk, Table, find_column
 
 # Characters that a JSON string cannot hold as they are (RE2 syntax, for pyarrow).
 _NEEDS_ESCAPE = r'["\\\x00-\x1f\x7f\x{2028}\x{2029}]'

@@ -21,7 +21,7 @@ from importer.clean._phones import normalize_phones, phone_timezone
 from importer.clean._times import format_time, parse_time
 from importer.config import token_fingerprint
 from importer.errors import ConfigError, Setting, mention
-from importer.load import Chunk
+from importer.read import Chunk
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])", re.I)
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}

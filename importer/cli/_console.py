@@ -155,7 +155,7 @@ def print_summary(summary: Any, quiet: bool) -> None:
 
 
 def print_sheets(file: Path, fmt: str | None) -> None:
-    from importer.load import list_sheets
+    from importer.read import list_sheets
 
     for name in list_sheets(file, fmt=fmt):
         click.echo(name)

@@ -20,7 +20,7 @@ import pyarrow as pa
 from importer.clean import DuplicateTracker, RescheduleBuilder, RescheduleSpec, bind, build_rows
 from importer.config import Duplicates, MappingConfig, closest_header
 from importer.errors import ConfigError, Setting, mention
-from importer.load import Chunk, Table, find_column, open_table
+from importer.read import Chunk, Table, find_column, open_table
 from importer.suggest import suggest_mapping
 
 CHUNK_ROWS = 20_000  # peak RSS ~300 MB at any file size; 50k: ~400 MB, 5 % faster

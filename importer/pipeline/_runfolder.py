@@ -28,8 +28,8 @@ import pandas as pd
 from importer.clean import RowStatus
 from importer.config import MappingConfig, SendConfig, TokenSource, load_mapping, token_fingerprint
 from importer.errors import ConfigError, ExitStatus, OutputError, Setting, mention
-from importer.load import Table, find_column
 from importer.pipeline._jobs import FirstPass, Job, Progress, Source, Window, built_chunks
+from importer.read import Table, find_column
 from importer.record import (
     JOURNAL_FILE,
     RUN_FILE,

@@ -27,33 +27,32 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from importer.errors import InputError
-from importer.table import (
-    _CONTROL,
-    _OLE_MAGIC,
-    _ZIP_MAGIC,
-    Table,
-    _clean_header,
-    _is_blank,
-    _one_line,
-    _Piece,
-    _strings_table,
+from importer.read._encoding import (
+    checked_encoding,
+    decode_message,
+    decode_sample,
+    detect_encoding,
+    undecodable_row,
 )
-from importer.text_encoding import NON_ASCII_WORD as NON_ASCII_WORD
-from importer.text_encoding import (
-    _checked_encoding,
-    _decode_message,
-    _decode_sample,
-    _detect_encoding,
-    _undecodable_row,
+from importer.read._table import (
+    CONTROL_CHARS,
+    OLE_MAGIC,
+    ZIP_MAGIC,
+    Piece,
+    Table,
+    clean_header,
+    is_blank,
+    one_line,
+    strings_table,
 )
 
-_SAMPLE_BYTES = 1 << 20  # what open_table reads to detect encoding, delimiter and headers
+SAMPLE_BYTES = 1 << 20  # what open_table reads to detect encoding, delimiter and headers
 # Excel writes and reads a first line "sep=;" naming the delimiter; it is not a row.
 _SEP_LINE = re.compile(r"sep=(?P<delimiter>[^\r\n])\r?\n")
 _SAMPLE_RECORDS = 5_000  # the records of it that decide the usual row width
 _TOP_ROWS = 11  # rows 2-11 are searched for column names a mapping misses in row 1
 _MAX_HEADER_BYTES = 64 << 20
-_BLOCK_SIZE = 1 << 18  # pyarrow block: 256 KiB reads as fast as 1 MiB and peaks 40 MB lower
+BLOCK_SIZE = 1 << 18  # pyarrow block: 256 KiB reads as fast as 1 MiB and peaks 40 MB lower
 _MAX_BLOCK_SIZE = 1 << 30
 _DELIMITERS = (",", ";", "\t", "|")
 _DELIMITER_NAMES = {"comma": ",", "semicolon": ";", "tab": "\t", "\\t": "\t", "pipe": "|"}
@@ -62,21 +61,21 @@ _DELIMITER_NAMES = {"comma": ",", "semicolon": ";", "tab": "\t", "\\t": "\t", "p
 csv.field_size_limit(2**31 - 1)
 
 
-def _open_csv(path: Path, size: int, encoding: str | None, delimiter: str | None) -> Table:
+def open_csv(path: Path, size: int, encoding: str | None, delimiter: str | None) -> Table:
     with path.open("rb") as f:
-        raw = f.read(_SAMPLE_BYTES)
+        raw = f.read(SAMPLE_BYTES)
     _reject_non_text(path, raw)
-    enc = _checked_encoding(path, encoding) if encoding else _detect_encoding(path, raw, size)
+    enc = checked_encoding(path, encoding) if encoding else detect_encoding(path, raw, size)
     delim = _checked_delimiter(path, delimiter) if delimiter else None
-    limit = _SAMPLE_BYTES
+    limit = SAMPLE_BYTES
     while True:
         eof = len(raw) >= size
-        text = _decode_sample(path, raw, enc, eof, delim)
+        text = decode_sample(path, raw, enc, eof, delim)
         hint = _SEP_LINE.match(text)
         if hint:  # Excel's "sep=;" line: it names the delimiter and Excel does not show it
             text = text[hint.end() :]
             delim = delim or hint["delimiter"]
-        if len(_CONTROL.findall(text)) > 0.05 * max(len(text), 1):
+        if len(CONTROL_CHARS.findall(text)) > 0.05 * max(len(text), 1):
             raise InputError(
                 f"{path}: does not look like CSV text (it contains binary data); if it is a "
                 "workbook pass --format excel, otherwise export the sheet again as CSV"
@@ -95,18 +94,18 @@ def _open_csv(path: Path, size: int, encoding: str | None, delimiter: str | None
     records = _sample_records(text, delim, eof, limit=_SAMPLE_RECORDS)
     if not eof:
         records = records or _sample_records(text, delim, True)[:1]  # the header, cut-off row
-    if not records or _is_blank(records[0]):
+    if not records or is_blank(records[0]):
         raise InputError(
             f"{path}: row 1 is empty; the column names must be in row 1 "
             "(remove the rows above them)"
         )
     if (
         eof
-        and all(_is_blank(r) for r in records[1:])
-        and all(_is_blank(r) for r in _sample_records(text, delim, eof)[1:])  # past the limit
+        and all(is_blank(r) for r in records[1:])
+        and all(is_blank(r) for r in _sample_records(text, delim, eof)[1:])  # past the limit
     ):
         raise InputError(f"{path}: has a header row but no data rows")
-    headers = [_clean_header(h) for h in records[0]]
+    headers = [clean_header(h) for h in records[0]]
     skip = 1 if hint else 0
     source = _CsvSource(path, enc, delim, len(headers), _usual_width(records), skip)
     return Table(
@@ -121,12 +120,12 @@ def _open_csv(path: Path, size: int, encoding: str | None, delimiter: str | None
 
 
 def _reject_non_text(path: Path, raw: bytes) -> None:
-    if raw.startswith(_ZIP_MAGIC):
+    if raw.startswith(ZIP_MAGIC):
         raise InputError(
             f"{path}: is a zip file (probably an .xlsx or .ods workbook), not CSV text; "
             "rename it to .xlsx or pass --format excel"
         )
-    if raw.startswith(_OLE_MAGIC):
+    if raw.startswith(OLE_MAGIC):
         raise InputError(
             f"{path}: is an Excel workbook (.xls, or a password-protected .xlsx), not CSV text; "
             "rename it to .xls or pass --format excel"
@@ -160,7 +159,7 @@ def _sample_records(text: str, delim: str, eof: bool, limit: int | None = None) 
 
 def _usual_width(records: list[list[str]]) -> int:
     """The cell count most data rows of the sample have (the header's when no data rows)."""
-    widths = Counter(len(r) for r in records[1:] if not _is_blank(r))
+    widths = Counter(len(r) for r in records[1:] if not is_blank(r))
     header = len(records[0])
     if not widths or widths[header] == max(widths.values()):
         return header
@@ -179,7 +178,7 @@ def _detect_delimiter(text: str, eof: bool, tsv: bool) -> str:
         if not records:
             continue
         width = len(records[0])
-        data = [len(r) for r in records[1:] if not _is_blank(r)]
+        data = [len(r) for r in records[1:] if not is_blank(r)]
         consistency = sum(n == width for n in data) / len(data) if data else 1.0
         score = (width > 1, consistency, width)
         if score > best_score:
@@ -207,9 +206,9 @@ class _CsvSource:
         self.usual = usual  # the cell count pyarrow expects
         self.names = [f"c{i}" for i in range(width)]
 
-    def pieces(self) -> Iterator[_Piece]:
+    def pieces(self) -> Iterator[Piece]:
         """All data rows; the last piece also flags a quote left open at the end of the file."""
-        previous: _Piece | None = None
+        previous: Piece | None = None
         for piece in self._restartable():
             if previous is not None:
                 yield previous
@@ -217,9 +216,9 @@ class _CsvSource:
         if previous is not None:
             yield self._check_last_row(previous)
 
-    def _restartable(self) -> Iterator[_Piece]:
+    def _restartable(self) -> Iterator[Piece]:
         """Re-read with a bigger block when one record is longer than a block."""
-        done, block = 1, _BLOCK_SIZE  # row 1, the header, is never handed out
+        done, block = 1, BLOCK_SIZE  # row 1, the header, is never handed out
         while True:
             try:
                 for piece in self._read(block):
@@ -233,14 +232,14 @@ class _CsvSource:
                     block *= 16
                     continue
                 raise InputError(
-                    f"{self.path}: cannot read the rows after row {done} ({_one_line(e)})"
+                    f"{self.path}: cannot read the rows after row {done} ({one_line(e)})"
                 ) from None
             except UnicodeDecodeError:
-                row = _undecodable_row(self.path, self.encoding, self.delimiter)
+                row = undecodable_row(self.path, self.encoding, self.delimiter)
                 row = row - self.skip if row is not None else None
-                raise InputError(_decode_message(self.path, self.encoding, row)) from None
+                raise InputError(decode_message(self.path, self.encoding, row)) from None
 
-    def _read(self, block_size: int) -> Iterator[_Piece]:
+    def _read(self, block_size: int) -> Iterator[Piece]:
         invalid: list[tuple[int, str]] = []
 
         def on_invalid(row: Any) -> str:
@@ -298,17 +297,17 @@ class _CsvSource:
                 next_no = last + 1
         pending.extend(invalid)
         if pending:
-            empty = _Piece(_strings_table([], self.width), np.empty(0, "int64"))
+            empty = Piece(strings_table([], self.width), np.empty(0, "int64"))
             yield self._shifted(self._merge(empty, pending))
 
-    def _shifted(self, piece: _Piece) -> _Piece:
+    def _shifted(self, piece: Piece) -> Piece:
         """``piece`` numbered as Excel shows it: without the skipped lines."""
         if not self.skip:
             return piece
         problems = {row - self.skip: p for row, p in piece.problems.items()}
-        return _Piece(piece.table, piece.numbers - self.skip, problems)
+        return Piece(piece.table, piece.numbers - self.skip, problems)
 
-    def _fit(self, table: pa.Table, numbers: np.ndarray) -> _Piece:
+    def _fit(self, table: pa.Table, numbers: np.ndarray) -> Piece:
         """Rows of the usual cell count, padded or cut to the header's; extra cells flagged."""
         problems: dict[int, str] = {}
         if self.usual < self.width:
@@ -324,7 +323,7 @@ class _CsvSource:
                 cells = [str(c[i].as_py()) for c in extra.columns]
                 problems[int(numbers[i])] = self._too_many(self.usual, cells)
             table = table.select(range(self.width))
-        return _Piece(table, numbers, problems)
+        return Piece(table, numbers, problems)
 
     def _too_many(self, count: int, extra: list[str]) -> str:
         shown = ", ".join(repr(c) for c in extra if c.strip())
@@ -334,7 +333,7 @@ class _CsvSource:
             f"an unquoted delimiter ({self.delimiter!r}); extra cells: {shown}"
         )
 
-    def _merge(self, piece: _Piece, odd: list[tuple[int, str]]) -> _Piece:
+    def _merge(self, piece: Piece, odd: list[tuple[int, str]]) -> Piece:
         """Put the rows pyarrow set aside (unusual cell count) back in their places."""
         if not odd:
             return piece
@@ -344,10 +343,10 @@ class _CsvSource:
             rows.append(cells)
             if problem:
                 problems[number] = problem
-        table = pa.concat_tables([piece.table, _strings_table(rows, self.width)])
+        table = pa.concat_tables([piece.table, strings_table(rows, self.width)])
         numbers = np.concatenate([piece.numbers, np.array([n for n, _ in odd], dtype="int64")])
         order = np.argsort(numbers, kind="stable")
-        return _Piece(table.take(order), numbers[order], problems)
+        return Piece(table.take(order), numbers[order], problems)
 
     def _split(self, text: str) -> tuple[list[str], str | None]:
         """A record's cells fitted to the header width, and what is wrong with it, if anything."""
@@ -358,13 +357,13 @@ class _CsvSource:
         ]
         problem = None
         if _quote_left_open(text, self.delimiter):
-            problem = _OPEN_QUOTE
-        elif len(cells) > self.width and not _is_blank(cells[self.width :]):
+            problem = OPEN_QUOTE
+        elif len(cells) > self.width and not is_blank(cells[self.width :]):
             problem = self._too_many(len(cells), cells[self.width :])
         cells = cells[: self.width] + [""] * (self.width - len(cells))
         return cells, problem
 
-    def _check_last_row(self, piece: _Piece) -> _Piece:
+    def _check_last_row(self, piece: Piece) -> Piece:
         """Flag the last row when a quote opened in it runs to the end of the file.
 
         pyarrow accepts such a record silently when it still has the header's cell count;
@@ -383,10 +382,10 @@ class _CsvSource:
                 quotes += text.count('"')
         if quotes % 2 == 0:
             return piece
-        return _Piece(piece.table, piece.numbers, {**piece.problems, number: _OPEN_QUOTE})
+        return Piece(piece.table, piece.numbers, {**piece.problems, number: OPEN_QUOTE})
 
 
-_OPEN_QUOTE = (
+OPEN_QUOTE = (
     'a quote (") opened in this row is never closed, so the rest of the file was read into '
     "this row; fix the stray quote"
 )

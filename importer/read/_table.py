@@ -13,9 +13,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
-_ZIP_MAGIC = b"PK\x03\x04"
-_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+CONTROL_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+ZIP_MAGIC = b"PK\x03\x04"
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,20 +27,20 @@ class Chunk:
 
 
 @dataclass(frozen=True, slots=True)
-class _Piece:
+class Piece:
     """Rows on their way to a chunk: c0..cN string columns, their row numbers, problems."""
 
     table: pa.Table
     numbers: np.ndarray
     problems: dict[int, str] = field(default_factory=dict)
 
-    def after(self, done: int) -> _Piece:
+    def after(self, done: int) -> Piece:
         """The rows numbered above ``done`` (used when a read restarts from the top)."""
         if not self.numbers.size or self.numbers[0] > done:
             return self
         keep = self.numbers > done
         problems = {r: p for r, p in self.problems.items() if r > done}
-        return _Piece(self.table.filter(pa.array(keep)), self.numbers[keep], problems)
+        return Piece(self.table.filter(pa.array(keep)), self.numbers[keep], problems)
 
 
 class Table:
@@ -51,7 +51,7 @@ class Table:
         path: Path,
         fmt: str,
         headers: list[str],
-        pieces: Callable[[], Iterator[_Piece]],
+        pieces: Callable[[], Iterator[Piece]],
         *,
         sheet: str | None = None,
         encoding: str | None = None,
@@ -80,9 +80,9 @@ class Table:
         Vendor workbooks often put a title and a blank row above the table; the mapping's
         error then says where the column names really are.
         """
-        key = _header_key(name)
+        key = header_key(name)
         for number, row in enumerate(self.top_rows, start=2):
-            if any(_header_key(cell) == key for cell in row):
+            if any(header_key(cell) == key for cell in row):
                 return number
         return None
 
@@ -161,11 +161,11 @@ class Table:
         return Chunk(frame, {r: p for r, p in mine.items() if r in frame.index})
 
 
-def _header_key(text: str) -> str:
+def header_key(text: str) -> str:
     return text.replace("\ufeff", "").strip().casefold()
 
 
-def _clean_header(text: str) -> str:
+def clean_header(text: str) -> str:
     return text.replace("\ufeff", "").strip()
 
 
@@ -198,7 +198,7 @@ def _duplicates(headers: list[str]) -> list[str]:
     first: dict[str, str] = {}
     dupes: dict[str, str] = {}
     for header in headers:
-        key = _header_key(header)
+        key = header_key(header)
         if not key:
             continue
         if key in first:
@@ -208,11 +208,11 @@ def _duplicates(headers: list[str]) -> list[str]:
     return list(dupes.values())
 
 
-def _is_blank(cells: Iterable[str]) -> bool:
+def is_blank(cells: Iterable[str]) -> bool:
     return all(not c.strip() for c in cells)
 
 
-def _strings_table(rows: list[list[str]], width: int) -> pa.Table:
+def strings_table(rows: list[list[str]], width: int) -> pa.Table:
     """Rows of text (already padded to ``width``) as a table of string columns c0..cN."""
     columns = list(zip(*rows, strict=True)) if rows else [() for _ in range(width)]
     return pa.table(
@@ -220,6 +220,6 @@ def _strings_table(rows: list[list[str]], width: int) -> pa.Table:
     )
 
 
-def _one_line(e: BaseException) -> str:
+def one_line(e: BaseException) -> str:
     text = " ".join(str(e).split()) or type(e).__name__
     return text if len(text) <= 120 else text[:117] + "..."

@@ -24,7 +24,7 @@ def _mark_undecodable(error: UnicodeError) -> tuple[str, int]:
 codecs.register_error(_MARK_ERRORS, _mark_undecodable)
 
 
-def _checked_encoding(path: Path, encoding: str) -> str:
+def checked_encoding(path: Path, encoding: str) -> str:
     try:
         return codecs.lookup(encoding).name
     except LookupError:
@@ -34,7 +34,7 @@ def _checked_encoding(path: Path, encoding: str) -> str:
         ) from None
 
 
-def _detect_encoding(path: Path, raw: bytes, size: int) -> str:
+def detect_encoding(path: Path, raw: bytes, size: int) -> str:
     """The codec for a CSV, from its first bytes: BOM, then strict UTF-8, then a guess."""
     if raw.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
@@ -49,7 +49,7 @@ def _detect_encoding(path: Path, raw: bytes, size: int) -> str:
         if not raw[: e.start].isascii():
             # Real UTF-8 letters before the bad bytes: rows pasted in from another file.
             # Guessing one code page would garble one part or the other, so say where.
-            row = _undecodable_row(path, "utf-8", ",")
+            row = undecodable_row(path, "utf-8", ",")
             where = f"row {row}" if row else "part of the file"
             raise InputError(
                 f"{path}: {where} is not valid UTF-8 but rows before it are: the file mixes "
@@ -111,15 +111,15 @@ def _decodes(raw: bytes, encoding: str) -> bool:
     return True
 
 
-def _decode_sample(path: Path, raw: bytes, enc: str, eof: bool, delim: str | None) -> str:
+def decode_sample(path: Path, raw: bytes, enc: str, eof: bool, delim: str | None) -> str:
     try:
         return codecs.getincrementaldecoder(enc)().decode(raw, final=eof)
     except UnicodeDecodeError:
-        row = _undecodable_row(path, enc, delim or ",")
-        raise InputError(_decode_message(path, enc, row)) from None
+        row = undecodable_row(path, enc, delim or ",")
+        raise InputError(decode_message(path, enc, row)) from None
 
 
-def _decode_message(path: Path, enc: str, row: int | None) -> str:
+def decode_message(path: Path, enc: str, row: int | None) -> str:
     where = f"row {row}" if row else "part of the file"
     if enc in ("utf-8", "utf-8-sig"):
         return (
@@ -133,7 +133,7 @@ def _decode_message(path: Path, enc: str, row: int | None) -> str:
     )
 
 
-def _undecodable_row(path: Path, enc: str, delimiter: str) -> int | None:
+def undecodable_row(path: Path, enc: str, delimiter: str) -> int | None:
     """The row holding the first undecodable bytes (slow: only on the error path)."""
     with path.open(encoding=enc, errors=_MARK_ERRORS, newline="") as f:
         for number, record in enumerate(csv.reader(f, delimiter=delimiter), start=1):

@@ -26,29 +26,29 @@ import numpy as np
 import python_calamine
 
 from importer.errors import InputError
-from importer.preflight import check_workbook
-from importer.table import (
-    _CONTROL,
-    _OLE_MAGIC,
-    _ZIP_MAGIC,
+from importer.read._preflight import check_workbook
+from importer.read._table import (
+    CONTROL_CHARS,
+    OLE_MAGIC,
+    ZIP_MAGIC,
+    Piece,
     Table,
-    _clean_header,
-    _header_key,
-    _is_blank,
-    _one_line,
-    _Piece,
-    _strings_table,
+    clean_header,
+    header_key,
+    is_blank,
+    one_line,
+    strings_table,
 )
-from importer.xlsx_formats import padded_columns, padding_format, zero_padded
+from importer.read._xlsx_formats import padded_columns, padding_format, zero_padded
 
 
 def _open_workbook(path: Path) -> python_calamine.CalamineWorkbook:
     """The workbook, or an InputError that says why it cannot be read."""
     with path.open("rb") as f:
         head = f.read(8)
-    if head.startswith(_OLE_MAGIC) and _is_encrypted_ooxml(path):
+    if head.startswith(OLE_MAGIC) and _is_encrypted_ooxml(path):
         raise InputError(_PASSWORD.format(path=path))
-    if not head.startswith((_ZIP_MAGIC, _OLE_MAGIC)):
+    if not head.startswith((ZIP_MAGIC, OLE_MAGIC)):
         if _looks_like_text(path):
             raise InputError(
                 f"{path}: is a text file, not a workbook; rename it to .csv or pass --format csv"
@@ -67,7 +67,7 @@ def _open_workbook(path: Path) -> python_calamine.CalamineWorkbook:
         raise
     except BaseException as e:  # calamine raises several unrelated types for a bad file
         raise InputError(
-            f"{path}: cannot be read as a workbook ({_one_line(e)}); the file is damaged or "
+            f"{path}: cannot be read as a workbook ({one_line(e)}); the file is damaged or "
             "incomplete: open it in Excel and save it again"
         ) from None
 
@@ -96,7 +96,7 @@ def _looks_like_text(path: Path) -> bool:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         text = raw.decode("cp1252", errors="replace")
-    return len(_CONTROL.findall(text)) < 0.01 * max(len(text), 1) and "\ufffd" not in text
+    return len(CONTROL_CHARS.findall(text)) < 0.01 * max(len(text), 1) and "\ufffd" not in text
 
 
 def _worksheets(path: Path, book: python_calamine.CalamineWorkbook) -> list[tuple[str, bool]]:
@@ -108,15 +108,15 @@ def _worksheets(path: Path, book: python_calamine.CalamineWorkbook) -> list[tupl
             if m.typ == python_calamine.SheetTypeEnum.WorkSheet
         ]
     except Exception as e:
-        raise InputError(f"{path}: cannot list the sheets ({_one_line(e)})") from None
+        raise InputError(f"{path}: cannot list the sheets ({one_line(e)})") from None
 
 
-def _sheet_names(path: Path) -> list[str]:
+def sheet_names(path: Path) -> list[str]:
     """The worksheet names of a workbook, in workbook order."""
     return [name for name, _ in _worksheets(path, _open_workbook(path))]
 
 
-def _open_excel(path: Path, sheet: str | None) -> Table:
+def open_excel(path: Path, sheet: str | None) -> Table:
     book = _open_workbook(path)
     sheets = _worksheets(path, book)
     if not sheets:
@@ -140,7 +140,7 @@ def _open_excel(path: Path, sheet: str | None) -> Table:
     read_rows = _sheet_reader(path, book, name)
     rows = read_rows()
     header = next(rows, None)
-    if header is None or _is_blank(header):
+    if header is None or is_blank(header):
         if header is None:
             raise InputError(f"{path}: sheet '{name}' is empty{hint}")
         raise InputError(
@@ -148,21 +148,21 @@ def _open_excel(path: Path, sheet: str | None) -> Table:
             f"(delete the rows above them){hint}"
         )
     top = tuple(itertools.islice(rows, 10))  # rows 2-11, to spot headers below row 1
-    if all(_is_blank(row) for row in top) and all(_is_blank(row) for row in rows):
+    if all(is_blank(row) for row in top) and all(is_blank(row) for row in rows):
         raise InputError(f"{path}: sheet '{name}' has a header row but no data rows{hint}")
-    headers = [_clean_header(h) for h in header]
+    headers = [clean_header(h) for h in header]
 
-    def pieces() -> Iterator[_Piece]:
+    def pieces() -> Iterator[Piece]:
         return _excel_pieces(read_rows(), len(headers))
 
     def sheet_with(column: str) -> str | None:
-        key = _header_key(column)
+        key = header_key(column)
         for other in others:
             try:
                 first = next(_sheet_reader(path, book, other)(), None)
             except InputError:
                 continue
-            if first and any(_header_key(cell) == key for cell in first):
+            if first and any(header_key(cell) == key for cell in first):
                 return other
         return None
 
@@ -179,7 +179,7 @@ def _sheet_reader(
         raise
     except BaseException as e:
         raise InputError(_sheet_message(path, name, e)) from None
-    if _has_error_cells(path):
+    if has_error_cells(path):
         height, width = (sheet.end[0] + 1, sheet.end[1] + 1) if sheet.end else (0, 0)
         return lambda: _openpyxl_rows(path, name, width, height)
     formats = padded_columns(path, name) if zipfile.is_zipfile(path) else {}
@@ -222,12 +222,12 @@ def _whole_number(value: object) -> int | None:
 
 def _sheet_message(path: Path, name: str, e: BaseException) -> str:
     return (
-        f"{path}: cannot read sheet '{name}' ({type(e).__name__}: {_one_line(e)}); the file is "
+        f"{path}: cannot read sheet '{name}' ({type(e).__name__}: {one_line(e)}); the file is "
         "damaged or incomplete: open it in Excel and save it again"
     )
 
 
-def _has_error_cells(path: Path) -> bool:
+def has_error_cells(path: Path) -> bool:
     """Does any .xlsx worksheet hold a formula error cell (``t="e"``)? calamine reads "".
 
     The preflight's byte scan of the sheet XML notes it on the way (a few milliseconds per
@@ -319,19 +319,19 @@ def _cell_text(value: Any) -> str:
     return convert(value) if convert else str(value)
 
 
-def _excel_pieces(rows: Iterator[list[str]], width: int, size: int = 10_000) -> Iterator[_Piece]:
+def _excel_pieces(rows: Iterator[list[str]], width: int, size: int = 10_000) -> Iterator[Piece]:
     next(rows, None)  # row 1: the header
     batch: list[list[str]] = []
     problems: dict[int, str] = {}
     first = 2
     for number, row in enumerate(rows, start=2):
         if len(row) != width:  # cannot happen with calamine; openpyxl is less strict
-            if len(row) > width and not _is_blank(row[width:]):
+            if len(row) > width and not is_blank(row[width:]):
                 problems[number] = f"row has {len(row)} cells but the header has {width}"
             row = row[:width] + [""] * (width - len(row))
         batch.append(row)
         if len(batch) >= size:
-            yield _Piece(_strings_table(batch, width), np.arange(first, number + 1), problems)
+            yield Piece(strings_table(batch, width), np.arange(first, number + 1), problems)
             first, batch, problems = number + 1, [], {}
     if batch:
-        yield _Piece(_strings_table(batch, width), np.arange(first, first + len(batch)), problems)
+        yield Piece(strings_table(batch, width), np.arange(first, first + len(batch)), problems)

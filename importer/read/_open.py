@@ -5,8 +5,8 @@ and 19-digit numbers survive as written. Row numbers are the ones a person sees 
 file is opened in Excel: the header is row 1, a record whose quoted cell spans several lines
 is still one row, and blank rows are dropped (and counted) without shifting later numbers.
 
-The readers live in ``load_csv`` (CSV) and ``load_excel`` (workbooks), the ``Table`` they
-return in ``table``; the rest of the package imports all of it from here.
+The readers live in ``_csv`` (CSV) and ``_excel`` (workbooks), the ``Table`` they return in
+``_table``; other parts import what they need from ``importer.read``.
 """
 
 from __future__ import annotations
@@ -14,13 +14,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from importer.errors import InputError
-from importer.load_csv import _OPEN_QUOTE as _OPEN_QUOTE
-from importer.load_csv import NON_ASCII_WORD as NON_ASCII_WORD
-from importer.load_csv import _open_csv
-from importer.load_excel import _has_error_cells as _has_error_cells
-from importer.load_excel import _open_excel, _sheet_names
-from importer.table import Chunk as Chunk
-from importer.table import Table, _header_key
+from importer.read._csv import open_csv
+from importer.read._excel import open_excel, sheet_names
+from importer.read._table import Table, header_key
 
 CSV_SUFFIXES = (".csv", ".tsv", ".txt")
 EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
@@ -45,8 +41,8 @@ def open_table(
                 f"{path}: a CSV file has no sheets; --sheet applies to workbooks "
                 f"({', '.join(EXCEL_SUFFIXES)})"
             )
-        return _open_csv(path, size, encoding, delimiter)
-    return _open_excel(path, sheet)
+        return open_csv(path, size, encoding, delimiter)
+    return open_excel(path, sheet)
 
 
 def list_sheets(path: Path, *, fmt: str | None = None) -> list[str]:
@@ -58,14 +54,14 @@ def list_sheets(path: Path, *, fmt: str | None = None) -> list[str]:
             f"({', '.join(EXCEL_SUFFIXES)})"
         )
     _check_file(path)
-    return _sheet_names(path)
+    return sheet_names(path)
 
 
 def find_column(table: Table, name: str) -> str | None:
     """The frame column for a header, ignoring case, surrounding spaces and a BOM."""
-    wanted = _header_key(name)
+    wanted = header_key(name)
     for header, column in zip(table.headers, table.columns, strict=True):
-        if _header_key(header) == wanted:
+        if header_key(header) == wanted:
             return column
     return name if name in table.columns else None
 
