@@ -105,7 +105,7 @@ def test_libreoffice_trailing_repeats_are_not_refused(tmp_path: Path) -> None:
 def test_a_stray_cell_within_the_limits_is_read(tmp_path: Path) -> None:
     """A stray cell at BL1048576 (64 columns x every row) is within the limits: read it."""
     path = hostile.far_cell_xlsx(tmp_path / "stray.xlsx", "BL1048576")
-    from importer.preflight import MAX_CELLS, check_workbook
+    from importer.read._preflight import MAX_CELLS, check_workbook
 
     assert MAX_CELLS >= 64 * 1_048_576
     assert not check_workbook(path).error_cells  # no InputError
