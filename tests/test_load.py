@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import importer.read._csv as csv_reader
+from importer.cli._options import say
 from importer.errors import InputError
 from importer.read import Chunk, Table, find_column, list_sheets, open_table
 from importer.read._csv import OPEN_QUOTE
@@ -292,7 +293,7 @@ def test_wrong_encoding_given_names_the_row(tmp_path: Path) -> None:
     path = write(tmp_path / "t.csv", "a,b\n1,2\nJosé,3\n", "cp1252")
     with pytest.raises(InputError) as e:
         open_table(path, encoding="utf-8")
-    assert str(e.value) == (
+    assert say(e.value) == (
         f"{path}: row 3 is not valid UTF-8 text (the file may mix encodings); try "
         "--encoding cp1252 (Excel on Windows), or re-save the file as UTF-8"
     )
@@ -319,8 +320,8 @@ def test_decoding_error_deep_in_the_file_names_the_row(
     with pytest.raises(InputError) as e:
         for chunk in table.chunks(500):
             seen.extend(chunk.frame.index)
-    assert str(e.value).startswith(f"{path}: row 20002 is not valid UTF-8 text")
-    assert "--encoding cp1252" in str(e.value)
+    assert say(e.value).startswith(f"{path}: row 20002 is not valid UTF-8 text")
+    assert "--encoding cp1252" in say(e.value)
     assert seen and seen == list(range(2, len(seen) + 2))
 
 
@@ -341,7 +342,7 @@ def test_mixed_encodings_in_the_sample() -> None:
     path = BAD / "mixed-encodings.csv"
     with pytest.raises(InputError) as e:
         open_table(path)
-    assert str(e.value) == (
+    assert say(e.value) == (
         f"{path}: row 1502 is not valid UTF-8 but rows before it are: the file mixes encodings; "
         "re-save it as UTF-8, or pass --encoding cp1252 to read it all as Windows-1252"
     )
@@ -658,7 +659,7 @@ def test_unusable_files_say_what_is_wrong(name: str, message: str) -> None:
     path = BAD / name
     with pytest.raises(InputError) as e:
         open_table(path)
-    text = str(e.value)
+    text = say(e.value)
     assert text.startswith(f"{path}: ")
     assert message in text
     assert "\n" not in text and "Traceback" not in text
@@ -698,9 +699,9 @@ def test_format_override(tmp_path: Path) -> None:
 
 
 def test_sheet_option_on_a_csv() -> None:
-    with pytest.raises(InputError, match="a CSV file has no sheets; --sheet applies to workbooks"):
+    with pytest.raises(InputError, match="a CSV file has no sheets; sheet applies to workbooks"):
         open_table(SAMPLES / "leads.csv", sheet="Leads")
-    with pytest.raises(InputError, match="--list-sheets applies to workbooks"):
+    with pytest.raises(InputError, match="list of sheets applies to workbooks"):
         list_sheets(SAMPLES / "leads.csv")
 
 
@@ -740,7 +741,7 @@ def test_list_sheets_and_choosing_one(tmp_path: Path) -> None:
     with pytest.raises(InputError) as e:
         open_table(path, sheet="Leeds")
     listed = "'Notes', 'Leads', 'Old'"
-    assert str(e.value) == f"{path}: no sheet named 'Leeds'; the workbook has: {listed}"
+    assert say(e.value) == f"{path}: no sheet named 'Leeds'; the workbook has: {listed}"
 
 
 @pytest.mark.parametrize("with_error_cell", [False, True])
@@ -822,7 +823,7 @@ def test_unusable_sheets(tmp_path: Path, rows: list[list[object]], message: str)
     path = _workbook(tmp_path / "b.xlsx", {"Leads": rows})
     with pytest.raises(InputError) as e:
         open_table(path)
-    assert str(e.value).startswith(f"{path}: {message}")
+    assert say(e.value).startswith(f"{path}: {message}")
 
 
 def test_excel_chunks_and_blank_rows(tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from importer.errors import InputError
+from importer.errors import InputError, Setting, mention
 from importer.read._encoding import (
     checked_encoding,
     decode_message,
@@ -78,7 +78,8 @@ def open_csv(path: Path, size: int, encoding: str | None, delimiter: str | None)
         if len(CONTROL_CHARS.findall(text)) > 0.05 * max(len(text), 1):
             raise InputError(
                 f"{path}: does not look like CSV text (it contains binary data); if it is a "
-                "workbook pass --format excel, otherwise export the sheet again as CSV"
+                f"workbook pass {mention(Setting.FORMAT, 'excel')}, otherwise export the sheet "
+                "again as CSV"
             )
         # a second record, even cut off, means the header row is complete
         header_read = eof or len(_sample_records(text, delim or ",", True, limit=2)) >= 2
@@ -123,12 +124,12 @@ def _reject_non_text(path: Path, raw: bytes) -> None:
     if raw.startswith(ZIP_MAGIC):
         raise InputError(
             f"{path}: is a zip file (probably an .xlsx or .ods workbook), not CSV text; "
-            "rename it to .xlsx or pass --format excel"
+            f"rename it to .xlsx or pass {mention(Setting.FORMAT, 'excel')}"
         )
     if raw.startswith(OLE_MAGIC):
         raise InputError(
             f"{path}: is an Excel workbook (.xls, or a password-protected .xlsx), not CSV text; "
-            "rename it to .xls or pass --format excel"
+            f"rename it to .xls or pass {mention(Setting.FORMAT, 'excel')}"
         )
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import charset_normalizer
 
-from importer.errors import InputError
+from importer.errors import InputError, Setting, mention
 
 _MARK = "\ufffe"  # a noncharacter: stands in for undecodable bytes when locating them
 _MARK_ERRORS = "leadimport.mark"
@@ -53,8 +53,8 @@ def detect_encoding(path: Path, raw: bytes, size: int) -> str:
             where = f"row {row}" if row else "part of the file"
             raise InputError(
                 f"{path}: {where} is not valid UTF-8 but rows before it are: the file mixes "
-                "encodings; re-save it as UTF-8, or pass --encoding cp1252 to read it all as "
-                "Windows-1252"
+                f"encodings; re-save it as UTF-8, or pass {mention(Setting.ENCODING, 'cp1252')} "
+                "to read it all as Windows-1252"
             ) from None
     best = charset_normalizer.from_bytes(raw[:200_000], cp_isolation=_SPREADSHEET_CODECS).best()
     if _decodes(raw, "cp1252") and (best is None or not _foreign_words(raw)):
@@ -65,7 +65,8 @@ def detect_encoding(path: Path, raw: bytes, size: int) -> str:
     if best is None:
         raise InputError(
             f"{path}: does not look like CSV text (no text encoding fits); if it is a "
-            "workbook pass --format excel, otherwise export the sheet again as CSV"
+            f"workbook pass {mention(Setting.FORMAT, 'excel')}, otherwise export the sheet "
+            "again as CSV"
         )
     # For Latin text charset-normalizer often ranks look-alike code pages (cp775, cp1250)
     # first; Excel on US/Western Windows writes Windows-1252, so that is what a Latin guess
@@ -124,12 +125,13 @@ def decode_message(path: Path, enc: str, row: int | None) -> str:
     if enc in ("utf-8", "utf-8-sig"):
         return (
             f"{path}: {where} is not valid UTF-8 text (the file may mix encodings); "
-            "try --encoding cp1252 (Excel on Windows), or re-save the file as UTF-8"
+            f"try {mention(Setting.ENCODING, 'cp1252')} (Excel on Windows), or re-save the "
+            "file as UTF-8"
         )
     hint = "latin-1" if enc == "cp1252" else "cp1252"
     return (
-        f"{path}: {where} cannot be decoded as {enc}; pass --encoding with the file's real "
-        f"encoding (e.g. utf-8, {hint})"
+        f"{path}: {where} cannot be decoded as {enc}; pass {mention(Setting.ENCODING)} with "
+        f"the file's real encoding (e.g. utf-8, {hint})"
     )
 
 

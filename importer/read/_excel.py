@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import python_calamine
 
-from importer.errors import InputError
+from importer.errors import InputError, Setting, mention
 from importer.read._preflight import check_workbook
 from importer.read._table import (
     CONTROL_CHARS,
@@ -51,7 +51,8 @@ def _open_workbook(path: Path) -> python_calamine.CalamineWorkbook:
     if not head.startswith((ZIP_MAGIC, OLE_MAGIC)):
         if _looks_like_text(path):
             raise InputError(
-                f"{path}: is a text file, not a workbook; rename it to .csv or pass --format csv"
+                f"{path}: is a text file, not a workbook; rename it to .csv or pass "
+                f"{mention(Setting.FORMAT, 'csv')}"
             )
         raise InputError(
             f"{path}: is not a workbook (it is damaged, or another kind of file); "
@@ -135,7 +136,8 @@ def open_excel(path: Path, sheet: str | None) -> Table:
         name = folded[0]
     others = [n for n in names if n != name] if sheet is None else []
     # When the sheet was picked for the user, say which others there are.
-    hint = f"; other sheets: {', '.join(repr(n) for n in others)} (pass --sheet NAME)"
+    listed = ", ".join(repr(n) for n in others)
+    hint = f"; other sheets: {listed} (pass {mention(Setting.SHEET, 'NAME')})"
     hint = hint if others else ""
     read_rows = _sheet_reader(path, book, name)
     rows = read_rows()

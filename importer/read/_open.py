@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from importer.errors import InputError
+from importer.errors import InputError, Setting, mention
 from importer.read._csv import open_csv
 from importer.read._excel import open_excel, sheet_names
 from importer.read._table import Table, header_key
@@ -38,7 +38,7 @@ def open_table(
     if kind == "csv":
         if sheet is not None:
             raise InputError(
-                f"{path}: a CSV file has no sheets; --sheet applies to workbooks "
+                f"{path}: a CSV file has no sheets; {mention(Setting.SHEET)} applies to workbooks "
                 f"({', '.join(EXCEL_SUFFIXES)})"
             )
         return open_csv(path, size, encoding, delimiter)
@@ -50,7 +50,8 @@ def list_sheets(path: Path, *, fmt: str | None = None) -> list[str]:
     path = Path(path)
     if _format_of(path, fmt) == "csv":
         raise InputError(
-            f"{path}: a CSV file has no sheets; --list-sheets applies to workbooks "
+            f"{path}: a CSV file has no sheets; {mention(Setting.LIST_SHEETS)} applies to "
+            "workbooks "
             f"({', '.join(EXCEL_SUFFIXES)})"
         )
     _check_file(path)
@@ -88,7 +89,8 @@ def _format_of(path: Path, fmt: str | None) -> str:
     shown = f"'{suffix}'" if suffix else "no extension"
     raise InputError(
         f"{path}: unknown file type ({shown}); supported: {SUPPORTED}; "
-        "pass --format csv or --format excel to read it anyway"
+        f"pass {mention(Setting.FORMAT, 'csv')} or {mention(Setting.FORMAT, 'excel')} to read "
+        "it anyway"
     )
 
 
