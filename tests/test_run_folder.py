@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -112,3 +114,54 @@ def test_validate_never_writes_over_a_run(tmp_path: Path, sandbox_factory: Any) 
     code, _, stderr = invoke("validate", other, "-m", EXAMPLE, "--out", checked)
     assert code == 2 and "choose another --out, or delete that folder" in stderr, stderr
     assert json.loads((checked / "summary.json").read_text())["rows"] == 3
+
+
+LEGACY = Path(__file__).parent / "data" / "legacy-run"
+
+
+def test_a_run_folder_and_ledger_from_before_the_split_still_rerun_and_skip(
+    tmp_path: Path, sandbox_factory: Any
+) -> None:
+    server = sandbox_factory()
+    work = tmp_path / "legacy"
+    shutil.copytree(LEGACY, work)
+    run_dir = work / "run"
+    info = json.loads((run_dir / "run.json").read_text())
+    old_endpoint = info["endpoint"]
+    info.update(  # the folder was moved here: its recorded paths follow it
+        input=str(work / "leads.csv"),
+        mapping=str(work / "mapping.yaml"),
+        ledger=str(work / "ledger.sqlite"),
+    )
+    (run_dir / "run.json").write_text(json.dumps(info))
+    before = {r["row"]: r for r in results(run_dir)}
+    assert [r["status"] for r in before.values()].count("success") == 2
+    env = {"TRACKDRIVE_LEAD_TOKEN": "legacy-token"}
+
+    code, _, stderr = invoke("rerun", run_dir, "--endpoint", server.endpoint, env=env)
+
+    assert code == 1, stderr  # the invalid row stays invalid
+    after = {r["row"]: r for r in results(run_dir)}
+    assert [after[row]["status"] for row in sorted(after)] == ["success"] * 6 + ["invalid"]
+    sent = [r["body"]["caller_id"] for r in server.requests()]
+    succeeded = {r["caller_id"] for r in before.values() if r["status"] == "success"}
+    assert len(sent) == 4 and not set(sent) & succeeded  # what had succeeded is not resent
+    # Times without a zone were read as UTC in that run; the rerun reads them the same.
+    stored = server.lead("+12125550101")
+    assert stored is not None and stored["schedule_callback_at"].startswith("2026-12-01T09:30")
+
+    # The old ledger still says what was sent: the same file again sends only what changed.
+    with sqlite3.connect(work / "ledger.sqlite") as db:  # the account moved to the sandbox
+        db.execute("UPDATE sent SET endpoint = ?", (server.endpoint,))
+    assert old_endpoint != server.endpoint
+    mapping = work / "mapping.yaml"
+    mapping.write_text(mapping.read_text() + "timezone: UTC\n")
+    code, _, stderr = invoke(
+        "run", work / "leads.csv", "-m", mapping, "--endpoint", server.endpoint,
+        "--out", tmp_path / "again", "--skip-unchanged", "--ledger", work / "ledger.sqlite",
+        env=env,
+    )  # fmt: skip
+    assert code == 1, stderr
+    again = [r["status"] for r in results(tmp_path / "again")]
+    # 2 rows from the old ledger's own entries, 4 from what the rerun recorded in it.
+    assert again.count("skipped") == 6 and len(server.requests()) == 4

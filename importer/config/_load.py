@@ -354,8 +354,12 @@ def _check_constant(path: Path, spec: FieldSpec) -> None:
         raise _err(path, key, f"'{value}' is not allowed; use {', '.join(spec.choices)}")
 
 
-def load_mapping(path: Path) -> MappingConfig:
-    """Read and validate the mapping file at ``path``."""
+def load_mapping(path: Path, implied_timezone: str | None = None) -> MappingConfig:
+    """Read and validate the mapping file at ``path``.
+
+    ``implied_timezone``: the zone a mapping without ``timezone:`` was read in when it was
+    used (a run folder's copy from before a zone was required); None for any new use.
+    """
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
@@ -376,6 +380,8 @@ def load_mapping(path: Path) -> MappingConfig:
         raise ConfigError(f"{path}: {where}not valid YAML ({problem}){hint}") from None
     if raw is None:
         raise ConfigError(f"{path}: the mapping file is empty; start from mappings/example.yaml")
+    if implied_timezone and isinstance(raw, dict) and raw.get("timezone") is None:
+        raw = {**raw, "timezone": implied_timezone}
     return parse_mapping(raw, path)
 
 

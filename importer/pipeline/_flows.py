@@ -60,18 +60,16 @@ from importer.pipeline._runfolder import (
     make_run_dir,
     make_summary,
     now_iso,
-    run_info,
     run_log,
     write_report,
 )
+from importer.pipeline._runinfo import RunInfo, read_info, write_info
 from importer.record import (
     Journal,
     Ledger,
     Outcome,
     Summary,
     body_hash,
-    read_run_info,
-    write_run_info,
     write_summary,
 )
 from importer.send import Request, SendReport, SendSettings, send_rows
@@ -308,8 +306,7 @@ def run(
     else:
         shutil.copyfile(mapping_path, run_dir / "mapping.yaml")
     settings = _settings(mapping, options, endpoint)
-    info = run_info(job, endpoint, settings, options.ledger, sha)
-    write_run_info(run_dir, info)
+    write_info(run_dir, RunInfo.of(job, endpoint, settings, options.ledger, sha, now_iso()))
     return _execute(
         job,
         run_dir,
@@ -331,26 +328,21 @@ def rerun(
 ) -> Summary:
     """Send again every row of an earlier run that did not succeed and is not invalid."""
     progress = progress or NoProgress()
-    info = read_run_info(run_dir)
-    source = Source(
-        Path(info["input"]),
-        fmt=info.get("format"),
-        sheet=info.get("sheet"),
-        encoding=info.get("encoding"),
-        delimiter=info.get("delimiter"),
-    )
+    info = read_info(run_dir)
+    source = info.source
     if not source.path.exists():
         raise ConfigError(
             f"{run_dir}: the run's input {source.path} is gone; put it back to rerun this run"
         )
-    if file_sha256(source.path) != info.get("input_sha256"):
+    if file_sha256(source.path) != info.input_sha256:
         raise ConfigError(
             f"{run_dir}: the input {source.path} changed since this run; "
             "import the new file with `leadimport run` instead"
         )
-    mapping = load_mapping(run_dir / "mapping.yaml")
-    recorded = info.get("token_fingerprint")
-    token = options.lead_token or _literal_token(info.get("mapping"), recorded)
+    # A folder from before every time column needed a zone read its times as UTC.
+    mapping = load_mapping(run_dir / "mapping.yaml", implied_timezone="UTC")
+    recorded = info.token_fingerprint
+    token = options.lead_token or _literal_token(info.mapping, recorded)
     token = resolve_token(mapping, token)
     if token and recorded and token_fingerprint(token) != recorded:
         raise ConfigError(
@@ -358,26 +350,26 @@ def rerun(
             f"(fingerprint {token_fingerprint(token)[:8]}… vs {recorded[:8]}…); "
             "pass the same token, or start a new run"
         )
-    endpoint = _endpoint(options, info["endpoint"], f"{run_dir}: run.json: endpoint")
+    endpoint = _endpoint(options, info.endpoint, f"{run_dir}: run.json: endpoint")
     check_writable(run_dir)
     base = replace(
         options,
-        rate=options.rate or info.get("rate"),
-        unlimited_rate=options.unlimited_rate or (info.get("rate") is None and not options.rate),
-        concurrency=options.concurrency or info.get("concurrency"),
-        max_attempts=options.max_attempts or info.get("max_attempts"),
-        timeout_s=options.timeout_s or info.get("timeout_s"),
+        rate=options.rate or info.rate,
+        unlimited_rate=options.unlimited_rate or (info.rate is None and not options.rate),
+        concurrency=options.concurrency or info.concurrency,
+        max_attempts=options.max_attempts or info.max_attempts,
+        timeout_s=options.timeout_s or info.timeout_s,
     )
     settings = _settings(mapping, base, endpoint)
-    window = Window(info.get("start_row"), info.get("limit"))
-    if info.get("command") == "reschedule":
-        spec = RescheduleSpec.from_json(info["reschedule"])
+    window = info.window
+    if info.command == "reschedule" and info.reschedule is not None:
+        spec = RescheduleSpec.from_json(info.reschedule)
         job = reschedule_job(source, mapping, token, window, spec)
     else:
         job = import_job("rerun", source, mapping, token, window)
     job = replace(job, command="rerun")
-    ledger = Path(info["ledger"]) if info.get("ledger") else None
-    sha = info["input_sha256"]  # checked against the file above
+    ledger = Path(info.ledger) if info.ledger else None
+    sha = info.input_sha256  # checked against the file above
     return _execute(job, run_dir, endpoint, settings, progress, handle_signals, ledger, {}, sha)
 
 
@@ -438,7 +430,6 @@ def reschedule(
         return summary
     (run_dir / "mapping.yaml").write_text(mapping_yaml(mapping), encoding="utf-8")
     settings = _settings(mapping, options, endpoint)
-    info = run_info(job, endpoint, settings, None, sha)
-    info["reschedule"] = spec.to_json()
-    write_run_info(run_dir, info)
+    info = RunInfo.of(job, endpoint, settings, None, sha, now_iso())
+    write_info(run_dir, replace(info, reschedule=spec.to_json()))
     return _execute(job, run_dir, endpoint, settings, progress, handle_signals, None, {}, sha)

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 import pandas as pd
 
 from importer.clean import RowStatus
-from importer.config import MappingConfig, SendConfig, TokenSource, load_mapping, token_fingerprint
+from importer.config import MappingConfig, SendConfig, TokenSource, load_mapping
 from importer.errors import ConfigError, ExitStatus, OutputError, Setting, mention
 from importer.pipeline._jobs import FirstPass, Job, Progress, Source, Window, built_chunks
 from importer.read import Table, find_column
@@ -40,7 +40,7 @@ from importer.record import (
     ResultsWriter,
     Summary,
 )
-from importer.send import Result, SendReport, SendSettings
+from importer.send import Result, SendReport
 
 _OUT = mention(Setting.OUT)
 _FAILURE_STATUSES = {RowStatus.INVALID.value, RowStatus.FAILED.value, RowStatus.NOT_SENT.value}
@@ -165,9 +165,8 @@ def claim_run_dir(
         )
     if info is not None:
         try:
-            same_mapping = _mapping_essence(load_mapping(out / "mapping.yaml")) == (
-                _mapping_essence(mapping)
-            )
+            held_mapping = load_mapping(out / "mapping.yaml", implied_timezone="UTC")
+            same_mapping = _mapping_essence(held_mapping) == (_mapping_essence(mapping))
         except ConfigError:
             same_mapping = False
         if not same_mapping:
@@ -235,32 +234,6 @@ def earlier_imports(root: Path, input_path: Path, endpoint: str) -> list[Earlier
         if summary.get("input_sha256") == sha
     ]
     return sorted(found, key=lambda e: e.finished_at, reverse=True)
-
-
-def run_info(
-    job: Job, endpoint: str, settings: SendSettings, ledger: Path | None, sha: str
-) -> dict[str, Any]:
-    src = job.source
-    return {
-        "command": job.command,
-        "input": str(src.path.resolve()),
-        "input_sha256": sha,
-        "format": src.fmt,
-        "sheet": src.sheet,
-        "encoding": src.encoding,
-        "delimiter": src.delimiter,
-        "mapping": str(job.mapping.path.resolve()),
-        "endpoint": endpoint,
-        "token_fingerprint": token_fingerprint(job.token) if job.token else None,
-        "start_row": job.window.start_row,
-        "limit": job.window.limit,
-        "rate": settings.rate,
-        "concurrency": settings.concurrency,
-        "max_attempts": settings.max_attempts,
-        "timeout_s": settings.timeout_s,
-        "ledger": str(ledger.resolve()) if ledger else None,
-        "created_at": now_iso(),
-    }
 
 
 class Recorder:
