@@ -23,10 +23,8 @@ from importer.cli._options import (
     expand_files,
     handle_errors,
     input_options,
-    logging_to_file,
     make_send_options,
     mapping_option,
-    notify_webhook,
     say,
     send_options,
     verbosity,
@@ -155,69 +153,58 @@ def run(
     """
     from importer import pipeline
     from importer.config import load_mapping
-    from importer.record import LedgerLock
 
-    paths = expand_files(files)
-    window = pipeline.Window(start_row, limit)
-    out_root = Path("output")
-    if len(paths) > 1 and out is not None:
-        out_root, out = out, None
-    if dry_run:
-        worst = 0
-        for path in paths:
-            source = reading.source(path)
-            summary = pipeline.validate(source, mapping_path, out, window, CliProgress(quiet))
-            print_summary(summary, quiet)
-            worst = max(worst, summary.exit_code)
-        sys.exit(worst)
     options = make_send_options(**send_kw)
     if skip_unchanged:
         options = replace(options, ledger=ledger)
     endpoint = options.endpoint or load_mapping(mapping_path).endpoint
-    warn_endpoint(endpoint, quiet)
-    lock = LedgerLock(ledger) if skip_unchanged else None
-    if lock is not None:
-        lock.acquire()
-    summaries = []
-    unusable: list[tuple[str, str]] = []
-    worst = 0
-    try:
-        with logging_to_file(log_file):
-            for path in paths:
-                source = reading.source(path)
-                try:
-                    if not skip_unchanged:
-                        root = out.parent if out is not None else out_root
-                        confirm_repeat(path, endpoint, root, yes, out)
-                    confirm_large_send(source, endpoint, yes)
-                    summary = pipeline.run(
-                        source,
-                        mapping_path,
-                        options,
-                        out,
-                        window,
-                        CliProgress(quiet),
-                        out_root=out_root,
-                    )
-                except ImporterError as exc:
-                    if len(paths) == 1:
-                        raise
-                    click.echo(f"leadimport: error: {say(exc)}", err=True)
-                    # The other files go on; the log and the webhook say which one failed.
-                    pipeline.log.error("%s not imported: %s", path, say(exc))
-                    unusable.append((str(path), say(exc)))
-                    worst = max(worst, exc.exit_code)
-                    continue
-                print_summary(summary, quiet)
-                summaries.append(summary)
-                worst = max(worst, summary.exit_code)
-                if summary.interrupted:
-                    break
-    finally:
-        if lock is not None:
-            lock.release()
-    notify_webhook(notify_url, summaries, unusable)
-    sys.exit(worst)
+    if not dry_run:
+        warn_endpoint(endpoint, quiet)
+    watcher = CliWatcher(endpoint, yes, quiet, ask_repeat=not skip_unchanged)
+    result = pipeline.run_files(
+        expand_files(files),
+        mapping_path,
+        options,
+        reading.source,
+        watcher,
+        out=out,
+        window=pipeline.Window(start_row, limit),
+        dry_run=dry_run,
+        log_file=log_file,
+        notify_url=notify_url,
+        say=say,
+    )
+    if result.notify_error:
+        click.echo(
+            f"leadimport: warning: could not notify {notify_url}: {result.notify_error}", err=True
+        )
+    sys.exit(result.exit_code)
+
+
+class CliWatcher:
+    """The command line's side of a batch: questions before each file, a summary after."""
+
+    def __init__(self, endpoint: str, yes: bool, quiet: bool, ask_repeat: bool) -> None:
+        self.endpoint, self.yes, self.quiet, self.ask_repeat = endpoint, yes, quiet, ask_repeat
+
+    def progress(self) -> CliProgress:
+        """A progress bar (or log lines) for the next file."""
+        return CliProgress(self.quiet)
+
+    def before(self, source: Any, out: Path | None, out_root: Path) -> None:
+        """Ask before a repeat import or a large send to another machine."""
+        if self.ask_repeat:
+            root = out.parent if out is not None else out_root
+            confirm_repeat(source.path, self.endpoint, root, self.yes, out)
+        confirm_large_send(source, self.endpoint, self.yes)
+
+    def finished(self, summary: Any) -> None:
+        """Print the file's summary."""
+        print_summary(summary, self.quiet)
+
+    def failed(self, source: Any, error: ImporterError) -> None:
+        """Say which file of the batch could not be run, and why."""
+        click.echo(f"leadimport: error: {say(error)}", err=True)
 
 
 @main.command()

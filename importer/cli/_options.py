@@ -6,12 +6,11 @@ and its exit status.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import glob
 import sys
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -25,7 +24,7 @@ from importer.config import (
     DEFAULT_RATE,
     DEFAULT_TIMEOUT_S,
 )
-from importer.errors import ConfigError, ExitStatus, ImporterError, OutputError, Setting
+from importer.errors import ConfigError, ExitStatus, ImporterError, Setting
 
 # How the command line names each setting an error can point to.
 FLAGS = {
@@ -275,35 +274,6 @@ def expand_files(patterns: tuple[str, ...]) -> list[Path]:
         else:
             files.append(Path(pattern))
     return files
-
-
-@contextlib.contextmanager
-def logging_to_file(path: Path | None) -> Iterator[None]:
-    """With --log-file, append the run's log lines to that file too."""
-    if path is None:
-        yield
-        return
-    from importer.pipeline import log_file_handler, logging_to
-
-    try:
-        handler = log_file_handler(path)
-    except OSError as exc:
-        raise OutputError(f"{path}: cannot write the log file ({exc.strerror})") from None
-    with logging_to(handler):
-        yield
-
-
-def notify_webhook(
-    url: str | None, summaries: list[Any], unusable: list[tuple[str, str]] | None = None
-) -> None:
-    if not url or not (summaries or unusable):
-        return
-    from importer.record import notify
-
-    try:
-        notify(url, summaries, unusable=unusable)
-    except OSError as exc:
-        click.echo(f"leadimport: warning: could not notify {url}: {exc}", err=True)
 
 
 def batch_options(func: F) -> F:

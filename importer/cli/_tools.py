@@ -21,9 +21,7 @@ from importer.cli._options import (
     fail_with,
     handle_errors,
     input_options,
-    logging_to_file,
     make_send_options,
-    notify_webhook,
     send_options,
     verbosity,
     window_options,
@@ -124,7 +122,7 @@ def reschedule(
         endpoint = options.endpoint or mapping.endpoint
         warn_endpoint(endpoint, quiet)
         confirm_large_send(source, endpoint, yes)
-    with logging_to_file(log_file):
+    with pipeline.log_to_file(log_file):
         summary = pipeline.reschedule(
             source, mapping, spec, options, out, window, CliProgress(quiet), dry_run=dry_run
         )
@@ -132,7 +130,9 @@ def reschedule(
         print_schedule(Path(summary.run_dir) / "results.csv")
     print_summary(summary, quiet)
     if not dry_run:
-        notify_webhook(notify_url, [summary])
+        problem = pipeline.tell_webhook(notify_url, [summary]) if notify_url else None
+        if problem:
+            click.echo(f"leadimport: warning: could not notify {notify_url}: {problem}", err=True)
     sys.exit(summary.exit_code)
 
 

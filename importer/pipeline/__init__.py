@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+from importer.pipeline._batch import (
+    DEFAULT_OUTPUT,
+    BatchResult,
+    BatchWatcher,
+    log_to_file,
+    run_files,
+    tell_webhook,
+)
 from importer.pipeline._demo import (
     DemoResult,
     run_demo,
@@ -31,12 +39,16 @@ from importer.pipeline._runfolder import (
     earlier_imports,
     file_sha256,
     log,
-    log_file_handler,
-    logging_to,
     make_run_dir,
 )
 
 __all__ = [
+    "DEFAULT_OUTPUT",
+    "BatchResult",
+    "BatchWatcher",
+    "log_to_file",
+    "run_files",
+    "tell_webhook",
     "RescheduleRequest",
     "plan_reschedule",
     "DemoResult",
@@ -52,8 +64,6 @@ __all__ = [
     "estimate_rows",
     "file_sha256",
     "log",
-    "log_file_handler",
-    "logging_to",
     "make_run_dir",
     "phone_column",
     "rerun",
