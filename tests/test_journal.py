@@ -237,11 +237,6 @@ def test_an_outcome_reads_back_as_it_was_recorded(
     assert (tmp_path / JOURNAL_FILE).read_text(encoding="utf-8").count("\n") == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_dumps falls back to json.dumps for lone surrogates, which orjson refuses to "
-    "read back; events() then skips the line as torn and the row's outcome is lost",
-)
 def test_an_outcome_with_a_lone_surrogate_reads_back(tmp_path: Path, journal: Journal) -> None:
     outcome = Outcome(9, "success", http_status=200, attempts=1, lead_id="L\ud800")
     journal.open("run")
@@ -415,11 +410,6 @@ def test_a_run_json_that_is_a_folder_is_unreadable(tmp_path: Path) -> None:
     assert str(caught.value) == f"{path}: unreadable ([Errno 21] Is a directory: '{path}')"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="read_run_info catches OSError and JSONDecodeError but not UnicodeDecodeError: "
-    "a run.json that is not UTF-8 escapes as a raw traceback instead of a ConfigError",
-)
 def test_a_run_json_that_is_not_utf8_is_a_config_error(tmp_path: Path) -> None:
     (tmp_path / RUN_FILE).write_bytes(b'{"command": "r\xe9run"}')
     with pytest.raises(ConfigError) as caught:

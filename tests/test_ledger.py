@@ -178,12 +178,6 @@ def test_a_folder_in_place_of_the_ledger_is_an_output_error(tmp_path: Path) -> N
     assert str(caught.value) == f"{tmp_path}: cannot open the ledger (unable to open database file)"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Ledger wraps only sqlite3.Error: a ledger path under a regular file makes "
-    "path.parent.mkdir raise a raw FileExistsError (the CLI prints 'unexpected "
-    "FileExistsError ... please report it') instead of 'cannot open the ledger'",
-)
 def test_a_ledger_under_a_file_is_an_output_error(tmp_path: Path) -> None:
     (tmp_path / "a-file").touch()
     path = tmp_path / "a-file" / "ledger.sqlite"
@@ -284,12 +278,6 @@ def test_the_refusal_names_what_it_can_of_the_holder(
     assert str(caught.value) == refusal(lock_file, pid, started)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="LedgerLock.acquire calls holder.get() on whatever JSON the lock file holds: a "
-    "lock file holding JSON that is not an object (null, a list) raises AttributeError "
-    "instead of the LockError naming an unknown holder",
-)
 @pytest.mark.parametrize("content", ["null", "[4242]"])
 def test_a_lock_file_holding_other_json_still_gives_the_refusal(
     tmp_path: Path, content: str
@@ -304,12 +292,6 @@ def test_a_lock_file_holding_other_json_still_gives_the_refusal(
     assert str(caught.value) == refusal(lock_file, "?", "?")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="LedgerLock.acquire does path.parent.mkdir outside any handler: a ledger under a "
-    "regular file raises a raw FileExistsError (the CLI prints 'unexpected FileExistsError "
-    "... please report it') rather than an ImporterError",
-)
 def test_a_lock_under_a_file_is_an_importer_error(tmp_path: Path) -> None:
     (tmp_path / "a-file").touch()
     with pytest.raises(ImporterError):

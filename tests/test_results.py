@@ -300,12 +300,6 @@ def test_cells_that_could_run_as_formulas_are_text_in_both_files(tmp_path: Path)
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ResultsWriter.write escapes error, caller_id, email, lead_id, payload and extra "
-    "columns, but not trackdrive_number_plain or sms_number_plain, which come from the "
-    "endpoint's answer like lead_id does: a hostile answer lands in results.csv as a formula",
-)
 @pytest.mark.parametrize("column", ["trackdrive_number_plain", "sms_number_plain"])
 def test_numbers_from_the_endpoints_answer_cannot_run_as_formulas(
     tmp_path: Path, column: str
@@ -316,6 +310,43 @@ def test_numbers_from_the_endpoints_answer_cannot_run_as_formulas(
     writer.finish()
     row = dict(zip(*read_csv(tmp_path / RESULTS_FILE), strict=True))
     assert row[column] == '\'=HYPERLINK("http://x","y")'
+
+
+@pytest.mark.parametrize("column", ["trackdrive_number_plain", "sms_number_plain"])
+def test_plain_numbers_from_the_endpoints_answer_stay_as_they_are(
+    tmp_path: Path, column: str
+) -> None:
+    writer = ResultsWriter(tmp_path, HEADERS, set())
+    chunk = results({"row": 2, "status": "success", column: "+18442000001"})
+    writer.write(chunk, original({2: ["a", "1", "t"]}), chunk["status"] != "success")
+    writer.finish()
+    row = dict(zip(*read_csv(tmp_path / RESULTS_FILE), strict=True))
+    assert row[column] == "+18442000001"
+
+
+def test_a_lone_surrogate_is_written_as_a_replacement_character(tmp_path: Path) -> None:
+    # The journal keeps it as it came (aiohttp's surrogateescape); UTF-8 files cannot.
+    writer = ResultsWriter(tmp_path, HEADERS, set())
+    rows = [
+        {"row": 2, "status": "success", "lead_id": "L\ud800"},
+        {"row": 3, "status": "failed", "error": "HTTP 502 Bad \udcff Gateway"},
+    ]
+    # Object columns, as the run folder merges journal outcomes: a str column refuses them.
+    chunk = pd.DataFrame(
+        [{c: "" for c in RESULT_COLUMNS} | row for row in rows], index=[2, 3], dtype=object
+    )
+    chunk["row"] = chunk["row"].astype("int64")
+    writer.write(
+        chunk, original({2: ["a", "1", "t"], 3: ["b", "2", "t"]}), chunk["status"] == "failed"
+    )
+    writer.finish()
+    written = read_csv(tmp_path / RESULTS_FILE)
+    assert [r[RESULT_COLUMNS.index("lead_id")] for r in written[1:]] == ["L\ufffd", ""]
+    assert written[2][RESULT_COLUMNS.index("error")] == "HTTP 502 Bad \ufffd Gateway"
+    assert read_csv(tmp_path / FAILURES_FILE)[1][:2] == ["3", "HTTP 502 Bad \ufffd Gateway"]
+    assert writer.tally.top_reasons() == [
+        {"reason": "HTTP 502 Bad \ufffd Gateway", "count": 1, "rows": [3]}
+    ]
 
 
 # -- failure reasons ---------------------------------------------------------------------------

@@ -231,7 +231,7 @@ def lead_envelope(**lead: Any) -> dict[str, Any]:
     ],
     ids=["envelope", "other-root", "bare-lead", "top-level-number", "not-json", "empty-202"],
 )
-async def test_any_2xx_is_success_and_the_lead_is_read_wherever_it_is(
+async def test_a_2xx_is_success_and_the_lead_is_read_wherever_it_is(
     serve: Any, status: int, body: Any, expected: tuple[str, str, str]
 ) -> None:
     async def script(hit: Hit, request: web.Request) -> web.Response:
@@ -254,6 +254,34 @@ async def test_any_2xx_is_success_and_the_lead_is_read_wherever_it_is(
         False,
     )
     assert len(endpoint.hits) == 2
+
+
+@pytest.mark.parametrize(
+    ("said", "errors", "error"),
+    [
+        (422, {"caller_id": ["is invalid"]}, "HTTP 200, body status 422: caller_id: is invalid"),
+        (401, {"lead_token": ["is invalid"]}, "HTTP 200, body status 401: lead_token: is invalid"),
+        (503, {}, "HTTP 200, body status 503 Service Unavailable"),
+    ],
+    ids=["422", "401-no-abort", "503-not-retried"],
+)
+async def test_a_200_whose_envelope_says_otherwise_fails_at_once(
+    serve: Any, said: int, errors: dict[str, Any], error: str
+) -> None:
+    # The sender goes by the HTTP status: no retry, no abort, whatever the body says.
+    async def script(hit: Hit, request: web.Request) -> web.Response:
+        return web.json_response({"status": said, "errors": errors, "metadata": {}})
+
+    endpoint, url = await serve(script)
+    recorder = Recorder()
+    report = await send_rows(make_requests(2), settings(url), recorder)
+    recorder.assert_each_once([1, 2])
+    for result in recorder.results.values():
+        assert (result.status, result.http_status, result.attempts) == (SendStatus.FAILED, 200, 1)
+        assert result.error == error
+        assert (result.lead_id, result.trackdrive_number_plain) == ("", "")
+    assert len(endpoint.hits) == 2
+    assert (report.retries, report.aborted) == (0, None)
 
 
 async def test_the_token_goes_in_the_query_only_and_the_endpoint_query_is_kept(serve: Any) -> None:
@@ -952,6 +980,65 @@ async def test_the_token_never_appears_in_results_reasons_or_logs(
 
 
 # -- pure functions --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (200, b"", (True, "", "", "", "")),
+        (200, b'{"status":200,"errors":{},"lead":{"id":5}}', (True, "", "5", "", "")),
+        (
+            200,
+            b'{"status":422,"errors":{"caller_id":["is invalid"]},"lead":{"id":5}}',
+            (False, "HTTP 200, body status 422: caller_id: is invalid", "", "", ""),
+        ),
+        (
+            200,
+            b'{"status":422,"errors":{},"metadata":{}}',
+            (False, "HTTP 200, body status 422 Unprocessable Entity", "", "", ""),
+        ),
+        (
+            200,
+            b'{"status":500,"errors":{"base":["oops"]}}',
+            (False, "HTTP 200, body status 500: base: oops", "", "", ""),
+        ),
+        (201, b'{"status":201,"errors":{},"lead":{"id":6}}', (True, "", "6", "", "")),
+        (201, b'{"lead":{"id":6}}', (True, "", "6", "", "")),
+        (200, b"<html>stored</html>", (True, "", "", "", "")),
+        # Not an HTTP status: a bare lead's word, a boolean, a string, 0, a float.
+        (200, b'{"id":8,"status":"scheduled"}', (True, "", "8", "", "")),
+        (200, b'{"id":8,"status":true}', (True, "", "8", "", "")),
+        (200, b'{"id":8,"status":"422"}', (True, "", "8", "", "")),
+        (200, b'{"id":8,"status":0}', (True, "", "8", "", "")),
+        (200, b'{"id":8,"status":422.0}', (True, "", "8", "", "")),
+        # A real 4xx goes by its HTTP status, whatever the envelope says.
+        (
+            422,
+            b'{"status":200,"errors":{"caller_id":["is invalid"]}}',
+            (False, "HTTP 422: caller_id: is invalid", "", "", ""),
+        ),
+    ],
+    ids=[
+        "200-no-body",
+        "200-envelope-200",
+        "200-envelope-422-errors",
+        "200-envelope-422-no-message",
+        "200-envelope-500",
+        "201-envelope-201",
+        "201-no-envelope",
+        "200-not-json",
+        "lead-status-word",
+        "status-boolean",
+        "status-string",
+        "status-out-of-range",
+        "status-float",
+        "422-envelope-200",
+    ],
+)
+def test_a_2xx_is_success_unless_its_envelope_says_otherwise(
+    status: int, body: bytes, expected: tuple[bool, str, str, str, str]
+) -> None:
+    assert parse_response(status, "OK", body) == expected
 
 
 @pytest.mark.parametrize(

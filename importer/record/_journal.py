@@ -146,10 +146,7 @@ class Journal:
             return
         with self.path.open("rb") as fh:
             for line in fh:
-                try:
-                    event = orjson.loads(line)
-                except orjson.JSONDecodeError:
-                    continue  # a torn last line after a crash, or bytes that are not UTF-8
+                event = _loads(line)
                 if isinstance(event, dict):
                     yield event
 
@@ -175,11 +172,28 @@ class Journal:
 
 def _dumps(event: dict[str, Any]) -> str:
     # orjson: the journal line is written twice per request, and json.dumps showed in the
-    # send benchmark's profile. It refuses lone surrogates, which the json module escapes.
+    # send benchmark's profile. It refuses lone surrogates (aiohttp decodes a reason phrase
+    # that is not UTF-8 with surrogateescape), which the json module writes as ASCII escapes
+    # such as \ud800; ``_loads`` reads those back. The journal keeps the text exactly as it
+    # came; results.csv, which must be UTF-8, is where they become U+FFFD.
     try:
         return orjson.dumps(event).decode()
     except TypeError:
         return json.dumps(event, separators=(",", ":"))
+
+
+def _loads(line: bytes) -> Any:
+    """One journal line as JSON, or None for a line that is not (torn, or not UTF-8)."""
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError:
+        pass
+    # What orjson refuses may still be a line ``_dumps`` wrote with the json module (an
+    # escaped lone surrogate); only a torn or garbled line fails both.
+    try:
+        return json.loads(line.decode("utf-8"))  # bytes alone: json would guess UTF-16/32
+    except ValueError:  # JSONDecodeError, or UnicodeDecodeError for bytes that are not UTF-8
+        return None
 
 
 def write_run_info(run_dir: Path, info: dict[str, Any]) -> None:
@@ -199,7 +213,7 @@ def read_run_info(run_dir: Path) -> dict[str, Any]:
             f"{run_dir}: not a run folder (no {RUN_FILE}); "
             "pass the folder that `leadimport run` printed"
         ) from None
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # ValueError: not JSON, or not UTF-8
         raise ConfigError(f"{path}: unreadable ({exc})") from None
     if not isinstance(info, dict):
         raise ConfigError(f"{path}: unreadable (not a JSON object)")

@@ -64,6 +64,8 @@ class Ledger:
             self._db.commit()
         except sqlite3.Error as exc:
             raise OutputError(f"{path}: cannot open the ledger ({exc})") from None
+        except OSError as exc:  # mkdir: a regular file where a folder must be, no permission
+            raise OutputError(f"{path}: cannot open the ledger ({_os_reason(exc)})") from None
         self._last_commit = time.monotonic()
 
     def lookup(self, key: str) -> Entry | None:
@@ -94,6 +96,13 @@ class Ledger:
         self._db.close()
 
 
+def _os_reason(exc: OSError) -> str:
+    # mkdir over a regular file says only "File exists", as if the ledger were there.
+    if isinstance(exc, FileExistsError | NotADirectoryError):
+        return "a file stands where its folder should be"
+    return exc.strerror or type(exc).__name__
+
+
 class LedgerLock:
     """An exclusive lock so two runs never send with the same ledger at once."""
 
@@ -103,15 +112,24 @@ class LedgerLock:
 
     def acquire(self) -> None:
         """Take the lock, or raise LockError naming the holder."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fh = self.path.open("a+", encoding="utf-8")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fh = self.path.open("a+", encoding="utf-8")
+        except OSError as exc:
+            # An OutputError, not a LockError: nobody holds the lock, it cannot be made.
+            raise OutputError(
+                f"{self.path}: cannot create the ledger lock ({_os_reason(exc)}); "
+                f"use another {mention(Setting.LEDGER)}"
+            ) from None
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             fh.seek(0)
             try:
                 holder = json.loads(fh.read() or "{}")
-            except json.JSONDecodeError:
+            except ValueError:  # not JSON, or not UTF-8
+                holder = {}
+            if not isinstance(holder, dict):  # null, a list: JSON, but not ours
                 holder = {}
             fh.close()
             raise LockError(

@@ -113,16 +113,29 @@ def parse_retry_after(value: str | None) -> float | None:
 def parse_response(status: int, reason: str, body: bytes) -> tuple[bool, str, str, str, str]:
     """Read an answer defensively: ``(ok, error, lead_id, tracking number, SMS number)``.
 
-    Success is any 2xx, whatever the body. The lead is under the key ``metadata.root``
-    names, else under ``lead``, else the body itself; ``id`` (or ``uuid``) is its id; the
-    assigned numbers are looked up in the lead, then at the top level. An error reads
-    ``HTTP 422: field: message; field: message`` from ``errors``, else ``error``, else
-    ``message``, else ``HTTP 503 Service Unavailable`` from the status line.
+    Success is a 2xx, unless the body is Trackdrive's envelope and its own ``status`` (an
+    integer HTTP status, 100-599) is not 2xx: a 200 saying ``"status": 422`` is a rejection,
+    read ``HTTP 200, body status 422: field: message``. The lead is under the key
+    ``metadata.root`` names, else under ``lead``, else the body itself; ``id`` (or ``uuid``)
+    is its id; the assigned numbers are looked up in the lead, then at the top level. An
+    error reads ``HTTP 422: field: message; field: message`` from ``errors``, else
+    ``error``, else ``message``, else ``HTTP 503 Service Unavailable`` from the status line.
     """
     document = _json(body)
     if 200 <= status < 300:
         if not isinstance(document, dict):
             return True, "", "", "", ""
+        said = _envelope_status(document)
+        if said is not None and not 200 <= said < 300:
+            # Failed at once whatever ``said`` is, 5xx included (the sender retries by the
+            # HTTP status, 200 here). A 5xx inside a 200 is no proxy, restart or overload
+            # (those answer with a real 5xx and no envelope): the application handled the
+            # request and reported its own error, likely the same on every attempt; rerun
+            # sends the row again when a person chooses to.
+            label = f"HTTP {status}, body status {said}"
+            message = _message(document)
+            error = f"{label}: {message}" if message else f"{label} {_phrase(said)}".rstrip()
+            return False, _clip(error), "", "", ""
         lead = _lead(document)
         lead_id = _text(lead.get("id")) or _text(lead.get("uuid"))
         numbers = [
@@ -146,6 +159,15 @@ def _json(body: bytes) -> Any:
         return orjson.loads(body)
     except (ValueError, RecursionError):
         return None
+
+
+def _envelope_status(document: dict[str, Any]) -> int | None:
+    """The envelope's own ``status`` when it is an HTTP status; None otherwise."""
+    said = document.get("status")
+    # A bare lead's status is a word ("scheduled"); JSON true is no status either.
+    if isinstance(said, int) and not isinstance(said, bool) and 100 <= said <= 599:
+        return said
+    return None
 
 
 def _lead(document: dict[str, Any]) -> dict[str, Any]:
