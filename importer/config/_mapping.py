@@ -31,7 +31,7 @@ class Duplicates(Enum):
 
 
 # Every documented leads/create_or_update parameter and the type it implies
-# (../shared/trackdrive-api.md). lead_token and data have keys of their own.
+# (docs/trackdrive-api.md). lead_token and data have keys of their own.
 PARAMETERS: dict[str, FieldType] = {
     "caller_id": FieldType.PHONE,
     "email": FieldType.EMAIL,

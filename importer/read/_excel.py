@@ -280,7 +280,7 @@ def _openpyxl_text(cell: Any) -> str:
 def _float_text(v: float) -> str:
     # A number cell holding a phone comes back as 8004506787.0: integral floats lose the
     # ".0". A ZIP stored as the number 2134 is "2134" unless its cell is formatted 00000
-    # (xlsx_formats); in .xls and .ods, and without that format, the zero is gone for good.
+    # (_xlsx_formats); in .xls and .ods, and without that format, the zero is gone for good.
     return str(int(v)) if v.is_integer() else repr(v)
 
 

@@ -3,7 +3,7 @@
 Like stripe-mock for Stripe, it is a real HTTP peer for tests, the demo and benchmarks. It
 judges every request on its own (it shares no code with the importer's normalizer or
 sender, so a bug in one is not agreed with by the other) and answers as
-``shared/trackdrive-api.md`` says the sandbox does:
+``docs/trackdrive-api.md`` (section "The sandbox") says the sandbox does:
 
 - ``POST /api/v1/leads/create_or_update`` and ``POST /api/v1/leads`` (both upsert): JSON or
   form-encoded body, ``lead_token`` in the query string or the body.

@@ -6,15 +6,15 @@ string, retries what can be retried, and reports each row's outcome exactly once
 ``Observer``. Nothing here logs per request, prints, or exits: the caller watches through the
 observer and turns the ``SendReport`` into words.
 
-What each answer means (see ``../shared/trackdrive-api.md``):
+What each answer means (see ``docs/trackdrive-api.md``):
     2xx                          success; lead id and numbers read defensively
     429, 500, 502, 503, 504,     retried with backoff (full jitter), honouring Retry-After;
     timeouts, connection errors  a 429 also slows the whole pool down
     401, 403                     the token is wrong: sending stops, the rest is ``not_sent``
     any other status             permanent: ``failed`` with the server's message
 
-The rate limiter is in ``limiter.py``; reading answers and putting failures into words
-(without the token) in ``responses.py``.
+The rate limiter is in ``_limiter.py``; reading answers and putting failures into words
+(without the token) in ``_responses.py``.
 """
 
 from __future__ import annotations
