@@ -21,6 +21,7 @@ from importer.pipeline._flows import (
     run,
     validate,
 )
+from importer.pipeline._history import PastRun, earlier_imports, past_runs
 from importer.pipeline._jobs import (
     Job,
     NoProgress,
@@ -35,14 +36,15 @@ from importer.pipeline._reschedule import (
     plan_reschedule,
 )
 from importer.pipeline._runfolder import (
-    EarlierImport,
-    earlier_imports,
     file_sha256,
     log,
     make_run_dir,
 )
 
 __all__ = [
+    "PastRun",
+    "earlier_imports",
+    "past_runs",
     "DEFAULT_OUTPUT",
     "BatchResult",
     "BatchWatcher",
@@ -53,14 +55,12 @@ __all__ = [
     "plan_reschedule",
     "DemoResult",
     "run_demo",
-    "EarlierImport",
     "Job",
     "NoProgress",
     "Progress",
     "SendOptions",
     "Source",
     "Window",
-    "earlier_imports",
     "estimate_rows",
     "file_sha256",
     "log",
