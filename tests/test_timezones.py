@@ -12,9 +12,12 @@ import csv
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from helpers import invoke
+
+from importer.clean import parse_when
 
 TOKEN = "tz-TOKEN-0042"
 
@@ -154,3 +157,57 @@ def test_mapping_init_writes_a_zone(tmp_path: Path) -> None:
     code, _, stderr = invoke("mapping", "init", leads(tmp_path / "l.csv"), "-o", out)
     assert code == 0, stderr
     assert "timezone: America/New_York" in out.read_text(encoding="utf-8")
+
+
+MONDAY_NOON_UTC = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)  # 07:00 in New York
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("tomorrow 9am", datetime(2026, 12, 1, 14, 0, tzinfo=UTC)),
+        ("tomorrow 09:00", datetime(2026, 12, 1, 14, 0, tzinfo=UTC)),
+        ("Tomorrow at 9 a.m.", datetime(2026, 12, 1, 14, 0, tzinfo=UTC)),
+        ("today 17:30", datetime(2026, 11, 30, 22, 30, tzinfo=UTC)),
+        ("monday 9:00", datetime(2026, 11, 30, 14, 0, tzinfo=UTC)),  # today's is still ahead
+        ("monday 6:00", datetime(2026, 12, 7, 11, 0, tzinfo=UTC)),  # today's has passed
+        ("fri 8:15pm", datetime(2026, 12, 5, 1, 15, tzinfo=UTC)),
+        ("9am", datetime(2026, 11, 30, 14, 0, tzinfo=UTC)),  # the next 9 a.m.
+        ("6am", datetime(2026, 12, 1, 11, 0, tzinfo=UTC)),  # today's has passed
+        ("12am", datetime(2026, 12, 1, 5, 0, tzinfo=UTC)),
+        ("12pm", datetime(2026, 11, 30, 17, 0, tzinfo=UTC)),
+        ("2026-12-01 09:30", datetime(2026, 12, 1, 14, 30, tzinfo=UTC)),
+    ],
+)
+def test_the_times_people_type(text: str, want: datetime) -> None:
+    assert parse_when(text, "America/New_York", now=MONDAY_NOON_UTC) == want
+
+
+@pytest.mark.parametrize("text", ["tomorrow 13pm", "today 25:00", "9:75", "someday", "0am"])
+def test_what_is_not_a_time_is_refused_never_guessed(text: str) -> None:
+    with pytest.raises(ValueError, match="write e.g. tomorrow 9am, today 17:30"):
+        parse_when(text, "America/New_York", now=MONDAY_NOON_UTC)
+
+
+def test_reschedule_tomorrow_9am_in_each_leads_own_zone(
+    tmp_path: Path, sandbox_factory: Any
+) -> None:
+    server = sandbox_factory()
+    code, _, stderr = resched(tmp_path, server, "--at", "tomorrow 9am", "--local-time")
+    assert code == 1, stderr  # the toll-free row has no zone of its own
+    (lead,) = server.leads()  # (212): New York
+    when = datetime.fromisoformat(lead["next_action_at"]).astimezone(ZoneInfo("America/New_York"))
+    assert (when.hour, when.minute) == (9, 0)
+    today = datetime.now(ZoneInfo("America/New_York")).date()
+    assert (when.date() - today).days == 1
+
+
+def test_an_unusable_time_is_one_line_before_any_row(tmp_path: Path, sandbox_factory: Any) -> None:
+    server = sandbox_factory()
+    code, _, stderr = resched(tmp_path, server, "--at", "next tuesday-ish", "--local-time")
+    assert code == 2
+    assert stderr == (
+        "leadimport: error: --at: 'next tuesday-ish' is not a time I can read; write e.g. "
+        "tomorrow 9am, today 17:30, monday 9:00, 9am, or YYYY-MM-DD HH:MM\n"
+    )
+    assert not (tmp_path / "r").exists() and server.requests() == []

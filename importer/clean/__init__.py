@@ -45,13 +45,17 @@ from importer.clean._schedule import (
     within_hours,
 )
 from importer.clean._times import (
+    WHEN_FORMS,
     format_time,
     normalize_times,
     parse_time,
+    parse_when,
     zone_exists,
 )
 
 __all__ = [
+    "WHEN_FORMS",
+    "parse_when",
     "BoundField",
     "DuplicateTracker",
     "FAILURE_COLUMNS",

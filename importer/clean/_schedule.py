@@ -18,7 +18,7 @@ import pandas as pd
 
 from importer.clean._payload import RowStatus
 from importer.clean._phones import normalize_phones, phone_timezone
-from importer.clean._times import format_time, parse_time
+from importer.clean._times import format_time, parse_when
 from importer.config import token_fingerprint
 from importer.errors import ConfigError, Setting, mention
 from importer.read import Chunk
@@ -78,6 +78,9 @@ class RescheduleSpec:
     local_time: bool = False
     calling_hours: tuple[time, time] | None = None
     update_all_matching: bool = False
+    # When it was asked: "tomorrow 9am" in each lead's zone is counted from here, so a
+    # rerun sends the same times.
+    asked_at: datetime | None = None
 
     def to_json(self) -> dict[str, Any]:
         """For run.json, so a rerun sends exactly the same times."""
@@ -91,6 +94,7 @@ class RescheduleSpec:
             "local_time": self.local_time,
             "calling_hours": "-".join(hours) if hours else None,
             "update_all_matching": self.update_all_matching,
+            "asked_at": self.asked_at.isoformat() if self.asked_at else None,
         }
 
     @classmethod
@@ -104,6 +108,7 @@ class RescheduleSpec:
             local_time=bool(raw.get("local_time")),
             calling_hours=parse_calling_hours(hours) if hours else None,
             update_all_matching=bool(raw.get("update_all_matching")),
+            asked_at=datetime.fromisoformat(raw["asked_at"]) if raw.get("asked_at") else None,
         )
 
 
@@ -148,7 +153,9 @@ class RescheduleBuilder:
         else:
             try:
                 wall_zone = zone_name if self.spec.local_time else (self.default_zone or "")
-                moment = parse_time(self.spec.wall_time or "", wall_zone, self.date_order)
+                moment = parse_when(
+                    self.spec.wall_time or "", wall_zone, self.date_order, self.spec.asked_at
+                )
             except ValueError as exc:
                 result = ("", "", f"the time to reschedule to: {exc}")
                 self._cache[e164] = result

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
@@ -253,3 +253,61 @@ def format_time(dt: datetime) -> str:
     if dt.tzinfo is None or dt.utcoffset() is None:
         raise ValueError(f"{dt.isoformat()} has no time zone; attach one before formatting")
     return dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S +0000")
+
+
+# The forms people type for "when" (reschedule's time): a day word and a time of day.
+# Written by hand: dateparser and friends resolve "tomorrow" in one zone only and guess
+# at anything; here "tomorrow 9am" must mean 9 a.m. tomorrow in each lead's own zone, and
+# what is not one of these forms must be refused, never guessed.
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_WHEN = re.compile(
+    r"(?:(?P<day>today|tomorrow|" + "|".join(d for d in _WEEKDAYS) + r"|"
+    + "|".join(d[:3] for d in _WEEKDAYS) + r")\s+)?(?:at\s+)?"
+    r"(?P<hour>\d{1,2})(?::(?P<minute>\d{2}))?\s*(?P<half>[ap]\.?m\.?)?",
+    re.IGNORECASE,
+)  # fmt: skip
+WHEN_FORMS = "tomorrow 9am, today 17:30, monday 9:00, 9am, or YYYY-MM-DD HH:MM"
+
+
+def parse_when(
+    text: str, timezone: str, date_order: str = "MDY", now: datetime | None = None
+) -> datetime:
+    """A time as people type it, read in ``timezone``, as an aware datetime in UTC.
+
+    Besides every form ``parse_time`` reads: ``tomorrow 9am``, ``today 17:30``,
+    ``monday 9:00`` (the next Monday whose 9:00 is still ahead), ``9am`` (the next 9 a.m.),
+    all relative to ``now`` in ``timezone``. Raises ValueError naming the forms.
+    """
+    match = _WHEN.fullmatch(text.strip())
+    if match is None:
+        try:
+            return parse_time(text, timezone, date_order)
+        except ValueError:
+            problem = f"{text.strip()!r} is not a time I can read; write e.g. {WHEN_FORMS}"
+            raise ValueError(problem) from None
+    _check_time_settings(timezone, date_order)
+    hour, minute = int(match["hour"]), int(match["minute"] or 0)
+    half = (match["half"] or "").replace(".", "").lower()
+    if minute > 59 or hour > (12 if half else 23) or (half and hour == 0):
+        raise ValueError(f"{text.strip()!r} is not a time of day; write e.g. {WHEN_FORMS}")
+    if half:
+        hour = hour % 12 + (12 if half == "pm" else 0)
+    zone = ZoneInfo(timezone)
+    today = (now or datetime.now(UTC)).astimezone(zone)
+    day = (match["day"] or "").lower()
+
+    def at(offset: int) -> datetime:
+        date = today.date() + timedelta(days=offset)
+        return datetime(date.year, date.month, date.day, hour, minute, tzinfo=zone)
+
+    if day == "today":
+        moment = at(0)
+    elif day == "tomorrow":
+        moment = at(1)
+    elif day:
+        weekday = next(i for i, name in enumerate(_WEEKDAYS) if name.startswith(day))
+        ahead = (weekday - today.weekday()) % 7
+        moment = at(ahead) if at(ahead) > today else at(ahead + 7)
+    else:
+        moment = at(0) if at(0) > today else at(1)
+    return moment.astimezone(UTC)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from importer.clean import RescheduleSpec, parse_calling_hours, parse_duration, parse_time
+from importer.clean import RescheduleSpec, parse_calling_hours, parse_duration, parse_when
 from importer.config import MappingConfig, load_mapping, reschedule_mapping
 from importer.errors import ConfigError, Setting, mention
 from importer.pipeline._jobs import Source, phone_column
@@ -45,19 +45,25 @@ def plan_reschedule(
         raise ConfigError(f"{mention(Setting.LOCAL_TIME)} goes with {_AT}")
     hours = parse_calling_hours(request.calling_hours) if request.calling_hours else None
     delay = parse_duration(request.delay) if request.delay is not None else None
+    asked_at = now or datetime.now(UTC)
+    if request.at is not None:
+        try:  # an unusable time is one line before any row is read, whatever the zone
+            parse_when(request.at, "UTC", now=asked_at)
+        except ValueError as exc:
+            raise ConfigError(f"{_AT}: {exc}") from None
     base = load_mapping(mapping_path) if mapping_path else None
     zone = request.timezone or (base.timezone if base else None)
     if zone is None:
-        _need_no_zone(request)
+        _need_no_zone(request, asked_at)
     column = phone_column(source, base, request.caller_id_column)
     mapping = reschedule_mapping(base, mapping_path, column, request.region, request.timezone)
     if delay is not None:
-        spec = RescheduleSpec(column, instant=(now or datetime.now(UTC)) + delay)
+        spec = RescheduleSpec(column, instant=asked_at + delay)
     elif request.local_time:
         spec = RescheduleSpec(column, wall_time=request.at, local_time=True)
     else:
         try:
-            instant = parse_time(request.at or "", zone or "UTC", mapping.date_order)
+            instant = parse_when(request.at or "", zone or "UTC", mapping.date_order, asked_at)
         except ValueError as exc:
             raise ConfigError(f"{_AT}: {exc}") from None
         spec = RescheduleSpec(column, instant=instant)
@@ -68,26 +74,27 @@ def plan_reschedule(
         local_time=spec.local_time,
         calling_hours=hours,
         update_all_matching=request.update_all_matching,
+        asked_at=asked_at,
     )
 
 
-def _need_no_zone(request: RescheduleRequest) -> None:
+def _need_no_zone(request: RescheduleRequest, now: datetime) -> None:
     """Refuse what would need a time zone when neither the mapping nor the request has one."""
     fix = (
         f"pass {mention(Setting.TIMEZONE)} (e.g. America/New_York) or set timezone: in the mapping"
     )
     # In each lead's own zone (local time, calling hours), a number with no zone of its own
     # makes its row invalid, saying so; the other rows go on.
-    if request.at is not None and not request.local_time and not _has_offset(request.at):
+    if request.at is not None and not request.local_time and not _has_offset(request.at, now):
         raise ConfigError(
             f"{_AT}: '{request.at}' names no time zone; {fix}, or write the offset "
             "(e.g. '2026-12-01 09:30 -0500')"
         )
 
 
-def _has_offset(text: str) -> bool:
+def _has_offset(text: str, now: datetime) -> bool:
     """Does this time carry its own offset (it reads the same in any zone)?"""
     try:
-        return parse_time(text, "UTC") == parse_time(text, "Asia/Tokyo")
+        return parse_when(text, "UTC", now=now) == parse_when(text, "Asia/Tokyo", now=now)
     except ValueError:
         return True  # unreadable: parse_time's own error says why, later
