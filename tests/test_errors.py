@@ -50,3 +50,9 @@ def test_exit_statuses_are_documented_in_help(status: ExitStatus) -> None:
 def test_plain_words_never_spell_a_flag() -> None:
     for setting in Setting:
         assert "--" not in str(ConfigError(f"x: {mention(setting, 'v')}"))
+
+
+def test_every_exit_status_has_its_words_in_help() -> None:
+    from importer.cli._commands import EXIT_MEANINGS
+
+    assert set(EXIT_MEANINGS) == set(ExitStatus)

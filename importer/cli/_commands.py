@@ -30,14 +30,17 @@ from importer.cli._options import (
     verbosity,
     window_options,
 )
-from importer.errors import ImporterError
+from importer.errors import ExitStatus, ImporterError
 
-EXIT_HELP = """
-Exit status: 0 every row succeeded (or was valid/skipped); 1 some rows failed or were
-invalid; 2 the file, mapping or an option is unusable (nothing sent); 3 the run was
-aborted (rejected lead token, or too many rows failed in a row: see run --help);
-130 interrupted (Ctrl-C).
-"""
+EXIT_MEANINGS = {
+    ExitStatus.OK: "every row succeeded (or was valid/skipped)",
+    ExitStatus.ROWS_FAILED: "some rows failed or were invalid",
+    ExitStatus.UNUSABLE: "the file, mapping or an option is unusable (nothing sent)",
+    ExitStatus.ABORTED: "the run was aborted (rejected lead token, or too many rows failed "
+    "in a row: see run --help)",
+    ExitStatus.INTERRUPTED: "interrupted (Ctrl-C)",
+}
+EXIT_HELP = "Exit status: " + "; ".join(f"{s.value} {m}" for s, m in EXIT_MEANINGS.items()) + "."
 
 
 @click.group(
