@@ -74,6 +74,26 @@ def render(message: str, namer: Namer = plain_words) -> str:
     return _MARK.sub(lambda m: namer(Setting[m.group(1).upper()], m.group(2)), message)
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """``text`` with every control character written as ``\\xNN`` (a terminal obeys them)."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def _printable_message(message: str) -> str:
+    """``message`` made printable, its setting markers kept."""
+    parts, last = [], 0
+    for m in _MARK.finditer(message):
+        if m.group(1).upper() in Setting.__members__:
+            parts.append(printable(message[last : m.start()]))
+            parts.append(mention(Setting[m.group(1).upper()], printable(m.group(2))))
+            last = m.end()
+    parts.append(printable(message[last:]))
+    return "".join(parts)
+
+
 def settings_in(message: str) -> tuple[tuple[Setting, str], ...]:
     """The settings (and values) a message points to, in order."""
     return tuple((Setting[m.group(1).upper()], m.group(2)) for m in _MARK.finditer(message))
@@ -94,6 +114,8 @@ class ImporterError(Exception):
         key: str | None = None,
         value: str | None = None,
     ) -> None:
+        # A file name or cell may hold ESC sequences; a message is shown and logged as is.
+        message = _printable_message(message)
         super().__init__(message)
         self.message = message
         self.path = path

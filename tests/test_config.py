@@ -143,12 +143,12 @@ def test_yaml_is_loaded_safely(tmp_path: Path) -> None:
 
 def test_token_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TRACKDRIVE_LEAD_TOKEN", raising=False)
-    monkeypatch.delenv("MY_TOKEN", raising=False)
-    env = load_mapping(write(tmp_path, MINIMAL + "lead_token: ${MY_TOKEN}\n"))
-    with pytest.raises(ConfigError, match="environment variable MY_TOKEN is not set"):
+    monkeypatch.delenv("TRACKDRIVE_MY_TOKEN", raising=False)
+    env = load_mapping(write(tmp_path, MINIMAL + "lead_token: ${TRACKDRIVE_MY_TOKEN}\n"))
+    with pytest.raises(ConfigError, match="environment variable TRACKDRIVE_MY_TOKEN is not set"):
         resolve_token(env, None)
     assert resolve_token(env, "from-cli") == "from-cli"
-    monkeypatch.setenv("MY_TOKEN", "from-env")
+    monkeypatch.setenv("TRACKDRIVE_MY_TOKEN", "from-env")
     assert resolve_token(env, None) == "from-env"
     literal = load_mapping(write(tmp_path, MINIMAL + "lead_token: abc123\n"))
     assert resolve_token(literal, None) == "abc123"

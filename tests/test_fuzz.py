@@ -148,9 +148,14 @@ def test_a_10_mb_cell_in_the_phone_and_in_a_data_column(tmp_path: Path) -> None:
     assert_clean(code, stdout, stderr)
     assert code == 1
     rows = assert_rows_explained(out)
-    assert [r["status"] for r in rows] == ["invalid", "valid", "valid"]
-    assert "too many digits" in rows[0]["error"] and len(rows[0]["error"]) < 400
-    assert json.loads(rows[1]["payload"])["data"]["first_name"] == "x" * 10_000_000
+    # over 1 MiB a cell makes its row invalid (issue 11): it is neither sent nor kept
+    assert [r["status"] for r in rows] == ["invalid", "invalid", "valid"]
+    assert rows[0]["error"].startswith(
+        "cell too large: 9.5 MB in column 'Phone' (at most 1 MB a cell); shorten it | "
+    )  # and, the phone being emptied, no caller_id
+    assert rows[1]["error"] == (
+        "cell too large: 9.5 MB in column 'First Name' (at most 1 MB a cell); shorten it"
+    )
     summary = (out / "summary.json").read_text(encoding="utf-8")
     assert len(summary) < 10_000  # reasons are grouped, the 10 MB value is not repeated
 

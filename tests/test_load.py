@@ -528,16 +528,22 @@ def test_a_header_longer_than_the_sample(tmp_path: Path, monkeypatch: pytest.Mon
     assert read_all(table)[0].loc[2, "column number 299"] == "299"
 
 
-def test_a_10_mb_cell(tmp_path: Path) -> None:
+def test_a_10_mb_cell_is_emptied_and_its_row_flagged(tmp_path: Path) -> None:
+    """Over MAX_CELL_BYTES (1 MiB) a cell is not kept: its row is invalid, the file goes on."""
     big = "x" * 10_000_000
     quoted = ("line,\n" * 1_700_000)[:10_000_000]
-    text = f'a,b,c\n1,{big},3\n4,"{quoted}",6\n7,8,9\n'
+    fits = "y" * 1_000_000
+    text = f'a,b,c\n1,{big},3\n4,"{quoted}",6\n7,8,9\n10,{fits},12\n'
     frame, problems = read_all(open_table(write(tmp_path / "t.csv", text)))
-    assert list(frame.index) == [2, 3, 4]
-    assert frame.loc[2, "b"] == big
-    assert frame.loc[3, "b"] == quoted
+    assert list(frame.index) == [2, 3, 4, 5]
+    assert frame.loc[2, "b"] == "" and frame.loc[2, "c"] == "3"
+    assert frame.loc[3, "b"] == "" and frame.loc[3, "c"] == "6"
     assert frame.loc[4, "c"] == "9"
-    assert problems == {}
+    assert frame.loc[5, "b"] == fits  # 1,000,000 bytes: within the limit
+    assert problems == {
+        2: "cell too large: 9.5 MB in column 'b' (at most 1 MB a cell); shorten it",
+        3: "cell too large: 9.5 MB in column 'b' (at most 1 MB a cell); shorten it",
+    }
 
 
 # --- streaming ----------------------------------------------------------------------------

@@ -135,8 +135,9 @@ def test_several_files_each_get_a_folder_and_the_worst_status(
         "--lead-token", TOKEN, "--out", tmp_path / "runs",
     )  # fmt: skip
     assert code == 1, stderr
-    folders = sorted(p.name.split("-")[0] for p in (tmp_path / "runs").iterdir())
+    folders = sorted(p.name.split("-")[0] for p in (tmp_path / "runs").iterdir() if p.is_dir())
     assert folders == ["a", "b", "c"]
+    assert (tmp_path / "runs" / "index.html").is_file()  # links each file's report.html
     assert len(server.leads()) == 3
     assert stdout.count("results:") == 3
 

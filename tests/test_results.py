@@ -16,6 +16,7 @@ import pyarrow as pa
 import pytest
 
 from importer.errors import ExitStatus, OutputError
+from importer.read import open_table
 from importer.record import (
     ERROR_SEPARATOR,
     FAILURES_FILE,
@@ -298,6 +299,30 @@ def test_cells_that_could_run_as_formulas_are_text_in_both_files(tmp_path: Path)
         ["row", "error", "'=Name", "Phone", "'@Token"],  # a header cell can be a formula too
         ["2", "Phone: '=1+1' is not a phone number", "'=cmd", "'=1+1", "'+t"],
     ]
+
+
+@pytest.mark.parametrize("newline", ["\r", "\n", "\r\n"])
+def test_a_line_break_inside_a_cell_cannot_start_a_record_with_a_formula(
+    tmp_path: Path, newline: str
+) -> None:
+    # A lone CR went out unquoted in failures.csv: a reader began a new record at it, whose
+    # first cell was a live formula. Re-importing failures.csv must give back the same rows.
+    cell = f"Bob{newline}=cmd|' /C calc'!A0"
+    error = f"Phone: '{cell}' is not a phone"
+    writer = ResultsWriter(tmp_path, HEADERS, set())
+    chunk = results({"row": 2, "status": "invalid", "error": error, "caller_id": cell})
+    writer.write(chunk, original({2: [cell, cell, "t"], 3: ["Ann", "1", "t"]}), chunk["row"] == 2)
+    writer.finish()
+    assert read_csv(tmp_path / FAILURES_FILE) == [
+        ["row", "error", *HEADERS],
+        ["2", error, cell, cell, "t"],
+    ]
+    [header, row] = read_csv(tmp_path / RESULTS_FILE)
+    assert dict(zip(header, row, strict=True))["caller_id"] == cell
+    table = open_table(tmp_path / FAILURES_FILE)  # the tool's own reader, as a rerun would
+    frame = pd.concat(chunk.frame for chunk in table.chunks())
+    assert table.headers == ["row", "error", *HEADERS]
+    assert frame.to_numpy().tolist() == [["2", error, cell, cell, "t"]]
 
 
 @pytest.mark.parametrize("column", ["trackdrive_number_plain", "sms_number_plain"])

@@ -1171,7 +1171,7 @@ def test_is_loopback(url: str, expected: bool) -> None:
         ("3", 3.0),
         (" 0.5 ", 0.5),
         ("-4", 0.0),
-        ("99999", 300.0),
+        ("99999", 99999.0),  # not cut: the sender weighs it against max_retry_wait_s
         ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),  # in the past
         ("soon", None),
         ("nan", None),

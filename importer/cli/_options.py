@@ -21,6 +21,7 @@ from importer.config import (
     DEFAULT_CONCURRENCY,
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_MAX_CONSECUTIVE_FAILURES,
+    DEFAULT_MAX_RETRY_WAIT_S,
     DEFAULT_RATE,
     DEFAULT_TIMEOUT_S,
 )
@@ -200,10 +201,12 @@ def send_options(func: F) -> F:
             ),
             click.option(
                 "--lead-token",
-                envvar="TRACKDRIVE_LEAD_TOKEN",
-                show_envvar=True,
-                help="Lead token, when the mapping does not set one. Prefer the environment "
-                "variable: command lines are visible to other users.",
+                # No envvar=: click would pass the environment's token as if it were given
+                # here, beating the mapping's own lead_token. The core reads
+                # $TRACKDRIVE_LEAD_TOKEN only when the mapping sets no token.
+                help="Lead token; overrides the mapping's. Without it, the mapping's "
+                "lead_token, else $TRACKDRIVE_LEAD_TOKEN. Prefer the environment variable: "
+                "command lines are visible to other users.",
             ),
             click.option(
                 "--rate",
@@ -225,6 +228,15 @@ def send_options(func: F) -> F:
                 type=click.IntRange(min=1, max=100),
                 help="Attempts per row for retryable errors (default: the mapping's, "
                 f"{DEFAULT_MAX_ATTEMPTS}).",
+            ),
+            click.option(
+                "--max-retry-wait",
+                "max_retry_wait_s",
+                type=click.FloatRange(min=0),
+                default=DEFAULT_MAX_RETRY_WAIT_S,
+                show_default=True,
+                help="Seconds one row may wait in all when the endpoint asks to with "
+                "Retry-After (every request waits with it); asked for more, the row fails.",
             ),
             click.option(
                 "--timeout",
@@ -257,6 +269,7 @@ def make_send_options(**kw: Any) -> Any:
         unlimited_rate=kw["unlimited_rate"],
         concurrency=kw["concurrency"],
         max_attempts=kw["max_attempts"],
+        max_retry_wait_s=kw["max_retry_wait_s"],
         timeout_s=kw["timeout_s"],
         max_consecutive_failures=kw["max_consecutive_failures"],
     )

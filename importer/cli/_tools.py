@@ -342,3 +342,25 @@ def sandbox_command(
 
 
 # --- end sandbox command ---
+
+
+# --- report command (owned by the report work) ---
+@main.command("report")
+@click.argument("run_dir", metavar="DIR", type=click.Path(path_type=Path))
+@verbosity
+@handle_errors
+def report_command(run_dir: Path, verbose: bool, quiet: bool) -> None:
+    """Rebuild DIR/report.html from the run folder's own files and print its path.
+
+    The page shows the outcome, what to fix, what the endpoint did over time (requests/s,
+    latency, retries, 429s and 5xx), the HTTP statuses and the numbers assigned. It is one
+    self-contained file: it loads nothing from the network and prints.
+    """
+    from importer.record import write_report
+
+    path = write_report(run_dir)
+    if not quiet:
+        click.echo(str(path))
+
+
+# --- end report command ---

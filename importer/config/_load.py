@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import stat
 import zoneinfo
 from collections.abc import Iterable
 from pathlib import Path
@@ -49,6 +50,69 @@ TOP_KEYS = (
 )
 SEND_KEYS = ("rate", "concurrency", "max_attempts", "timeout_s")
 _ENV_RE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+# A mapping reads only these variables: ${AWS_SECRET_ACCESS_KEY} would otherwise be sent
+# to whatever endpoint the mapping names, as its lead token.
+ENV_PREFIX = "TRACKDRIVE_"
+MAX_MAPPING_BYTES = 1 << 20  # a mapping is a few KB; /dev/zero named as one is not
+# A YAML integer of more digits is text (quote it); Python refuses to print ints over
+# 4,300 digits, and no setting needs more than a handful.
+MAX_NUMBER_CHARS = 100
+MAX_HOST_LABEL = 63  # RFC 1035: each dot-separated part of a host name
+MAX_HOST_NAME = 253
+
+
+class _Refused(yaml.MarkedYAMLError):
+    """YAML that is valid but not allowed in a mapping file (an alias, a huge number)."""
+
+
+class MappingLoader(yaml.SafeLoader):
+    """SafeLoader without anchors and aliases, and with numbers of bounded size.
+
+    387 bytes of nested aliases expand to gigabytes when a value is formatted; a mapping
+    file has no use for them, so they are refused where they appear.
+    """
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            sign = "*" if isinstance(event, yaml.AliasEvent) else "&"
+            raise _Refused(
+                problem=f"YAML anchors and aliases ({sign}{event.anchor}) are not allowed in "
+                "a mapping file; write each value out",
+                problem_mark=event.start_mark,
+            )
+        return super().compose_node(parent, index)
+
+    def construct_yaml_int(self, node: Any) -> Any:
+        if len(str(node.value)) > MAX_NUMBER_CHARS:
+            raise _Refused(
+                problem=f"a number of {len(str(node.value)):,} characters is too long "
+                f"(at most {MAX_NUMBER_CHARS}); quote it if it is text",
+                problem_mark=node.start_mark,
+            )
+        return super().construct_yaml_int(node)
+
+
+MappingLoader.add_constructor("tag:yaml.org,2002:int", MappingLoader.construct_yaml_int)
+
+
+class _PlainDumper(yaml.SafeDumper):
+    """Writes a value used twice out twice: mapping files must not hold aliases."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def _env_value(path: Path, key: str, name: str) -> str | None:
+    """The variable ``name`` a mapping reads at ``key``; ConfigError unless TRACKDRIVE_*."""
+    if not name.startswith(ENV_PREFIX):
+        raise _err(
+            path,
+            key,
+            f"${{{name}}}: a mapping may read only environment variables named "
+            f"{ENV_PREFIX}* (like ${{{TOKEN_ENV}}}); export the value under such a name",
+        )
+    return os.environ.get(name)
 
 
 def _suggest(word: str, choices: Iterable[str]) -> str:
@@ -132,6 +196,7 @@ def _parse_token(path: Path, raw: Any) -> TokenSource:
     text = str(raw).strip()
     match = _ENV_RE.match(text)
     if match:
+        _env_value(path, "lead_token", match.group(1))
         return TokenSource(env=match.group(1))
     if "${" in text:
         raise _err(path, "lead_token", "write an environment variable as ${NAME}, alone")
@@ -195,18 +260,64 @@ def _parse_send(path: Path, raw: Any) -> SendConfig:
 
 def check_endpoint(url: str, where: str) -> str:
     """Return ``url`` if it is an http(s) URL with a host, else raise ConfigError."""
-    parsed = urlparse(url)
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+    try:
+        parsed = urlparse(url)
+        host = parsed.hostname
+    except ValueError:  # e.g. a bad [IPv6] literal or port
+        parsed, host = None, None
+    if parsed is None or parsed.scheme not in ("http", "https") or not host:
         raise ConfigError(
             f"{where}: '{url}' is not an http(s) URL; "
             "write e.g. https://ACCOUNT.trackdrive.com/api/v1/leads/create_or_update"
         )
+    _check_host(host, where)
     if "lead_token=" in (parsed.query or ""):
         raise ConfigError(
             f"{where}: the URL must not carry lead_token; set it with lead_token "
             f"or ${TOKEN_ENV} instead"
         )
     return url
+
+
+def _check_host(host: str, where: str) -> None:
+    """ConfigError unless ``host`` is a name DNS can hold (or an IP address)."""
+    if ":" in host:  # an IPv6 literal; urlparse has checked its brackets
+        return
+    labels = host.rstrip(".").split(".")
+    longest = max(labels, key=len)
+    problem = None
+    if len(longest) > MAX_HOST_LABEL:
+        problem = f"its part '{longest[:20]}…' has {len(longest)} characters (at most 63)"
+    elif "" in labels:
+        problem = "it has an empty part (two dots in a row)"
+    elif len(host) > MAX_HOST_NAME:
+        problem = f"it has {len(host)} characters (at most {MAX_HOST_NAME})"
+    else:
+        try:
+            host.encode("idna")
+        except UnicodeError:
+            problem = "it cannot be written as an international domain name"
+    if problem:
+        raise ConfigError(f"{where}: the host name is not valid: {problem}; check the URL")
+
+
+def _column_key(name: str) -> str:
+    return name.replace("\ufeff", "").strip().casefold()
+
+
+def _check_token_column(path: Path, token: TokenSource, specs: Iterable[tuple[str, Any]]) -> None:
+    """Refuse a column that holds the lead token mapped again as a field or data token."""
+    if token.column is None:
+        return
+    for key, spec in specs:
+        if spec.column is not None and _column_key(spec.column) == _column_key(token.column):
+            raise _err(
+                path,
+                key,
+                f"column '{spec.column}' holds the lead token (lead_token: {{column: "
+                f"{token.column}}}); a token is sent only as the lead token, never in a lead's "
+                "body or results: remove this key",
+            )
 
 
 def parse_mapping(raw: Any, path: Path) -> MappingConfig:
@@ -228,7 +339,7 @@ def parse_mapping(raw: Any, path: Path) -> MappingConfig:
         raise _err(path, "endpoint", "must be a URL")
     env_match = _ENV_RE.match(endpoint.strip())
     if env_match:
-        value = os.environ.get(env_match.group(1))
+        value = _env_value(path, "endpoint", env_match.group(1))
         if not value:
             raise _err(
                 path, "endpoint", f"environment variable {env_match.group(1)} is not set; export it"
@@ -317,11 +428,17 @@ def parse_mapping(raw: Any, path: Path) -> MappingConfig:
     include = raw.get("include_unmapped_columns", False)
     if not isinstance(include, bool):
         raise _err(path, "include_unmapped_columns", "must be true or false")
+    token = _parse_token(path, raw.get("lead_token"))
+    _check_token_column(
+        path,
+        token,
+        [(f"fields.{s.name}", s) for s in fields] + [(f"data.{s.name}", s) for s in data],
+    )
 
     return MappingConfig(
         path=path,
         endpoint=endpoint,
-        token=_parse_token(path, raw.get("lead_token")),
+        token=token,
         region=region,
         timezone=timezone,
         date_order=date_order,
@@ -361,6 +478,15 @@ def load_mapping(path: Path, implied_timezone: str | None = None) -> MappingConf
     used (a run folder's copy from before a zone was required); None for any new use.
     """
     try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+            raise ConfigError(f"{path}: the mapping is {kind}; name a mapping YAML file")
+        if info.st_size > MAX_MAPPING_BYTES:
+            raise ConfigError(
+                f"{path}: the mapping file is {info.st_size / (1 << 20):,.1f} MB; a mapping is "
+                f"a few KB (at most {MAX_MAPPING_BYTES >> 20} MB)"
+            )
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise ConfigError(f"{path}: mapping file not found") from None
@@ -369,7 +495,11 @@ def load_mapping(path: Path, implied_timezone: str | None = None) -> MappingConf
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the mapping file ({exc.strerror})") from None
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=MappingLoader)  # noqa: S506 (a SafeLoader, stricter)
+    except _Refused as exc:
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ConfigError(f"{path}: {where}{exc.problem}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -396,7 +526,7 @@ def mapping_yaml(mapping: MappingConfig) -> str:
     if mapping.token.literal:
         del raw["lead_token"]
         header += f"# lead_token: the literal of {mapping.path}, not copied here\n"
-    return header + yaml.safe_dump(raw, sort_keys=False, allow_unicode=True)
+    return header + yaml.dump(raw, Dumper=_PlainDumper, sort_keys=False, allow_unicode=True)
 
 
 def reschedule_mapping(

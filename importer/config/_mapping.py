@@ -77,6 +77,12 @@ DEFAULT_CONCURRENCY = 8  # requests in flight
 DEFAULT_MAX_ATTEMPTS = 5  # per row, for retryable answers
 DEFAULT_TIMEOUT_S = 30.0  # for one answer
 DEFAULT_MAX_CONSECUTIVE_FAILURES = 50  # rows failed in a row before the run aborts
+# What one row may wait in all on Retry-After (the whole pool waits with it): the longest
+# single wait the sender used to honour, now once per row rather than once per attempt.
+DEFAULT_MAX_RETRY_WAIT_S = 300.0
+# The largest answer read (after decompression), from the endpoint or the webhook: a lead's
+# answer is a few KB; anything near this is no answer to a lead.
+MAX_ANSWER_BYTES = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)

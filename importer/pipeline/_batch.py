@@ -17,7 +17,7 @@ from importer.errors import ExitStatus, ImporterError, OutputError
 from importer.pipeline._flows import SendOptions, run, validate
 from importer.pipeline._jobs import Progress, Source, Window
 from importer.pipeline._runfolder import log, log_file_handler, logging_to
-from importer.record import LedgerLock, Summary, notify
+from importer.record import LedgerLock, Summary, notify, write_index
 
 DEFAULT_OUTPUT = Path("output")
 
@@ -109,6 +109,12 @@ def run_files(
             watcher.finished(summary)
             if summary.interrupted:
                 break
+    folders = {Path(s.run_dir).parent for s in summaries}
+    if len(paths) > 1 and len(folders) == 1:  # a page linking each file's report
+        try:
+            write_index(folders.pop(), [Path(s.run_dir) for s in summaries])
+        except ImporterError as exc:
+            log.warning("no index.html: %s", say(exc))
     result = BatchResult(tuple(summaries), tuple(unusable))
     if notify_url and not dry_run:
         failed = [(str(p), say(e)) for p, e in unusable]

@@ -29,6 +29,7 @@ from typing import Any
 from importer.clean import RescheduleSpec, RowStatus
 from importer.config import (
     DEFAULT_MAX_CONSECUTIVE_FAILURES,
+    DEFAULT_MAX_RETRY_WAIT_S,
     MappingConfig,
     check_endpoint,
     load_mapping,
@@ -36,7 +37,7 @@ from importer.config import (
     resolve_token,
     token_fingerprint,
 )
-from importer.errors import ConfigError, Setting, mention
+from importer.errors import ConfigError, ImporterError, Setting, mention
 from importer.pipeline._jobs import (
     FirstPass,
     Job,
@@ -72,6 +73,7 @@ from importer.record import (
     body_hash,
     write_summary,
 )
+from importer.record import write_report as write_html_report
 from importer.send import Request, SendReport, SendSettings, send_rows
 
 
@@ -87,6 +89,7 @@ class SendOptions:
     max_attempts: int | None = None
     timeout_s: float | None = None
     max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES
+    max_retry_wait_s: float = DEFAULT_MAX_RETRY_WAIT_S
     ledger: Path | None = None  # --skip-unchanged: the ledger file
 
 
@@ -119,8 +122,17 @@ def validate(
             job, run_dir, sha, mapping.endpoint, writer, blank, started, started_at
         )
         write_summary(run_dir, summary)
+        _report_page(run_dir)
         log_summary(summary)
     return summary
+
+
+def _report_page(run_dir: Path) -> None:
+    """Write report.html; a page that cannot be written does not change how the run went."""
+    try:
+        write_html_report(run_dir)
+    except Exception as exc:  # results and summary are written: the run stands as it went
+        log.warning("no report.html: %s", exc if isinstance(exc, ImporterError) else repr(exc))
 
 
 # ---------------------------------------------------------------- run / rerun
@@ -143,6 +155,7 @@ def _settings(mapping: MappingConfig, options: SendOptions, endpoint: str) -> Se
         max_attempts=options.max_attempts or cfg.max_attempts,
         timeout_s=options.timeout_s or cfg.timeout_s,
         max_consecutive_failures=options.max_consecutive_failures,
+        max_retry_wait_s=options.max_retry_wait_s,
     )
 
 
@@ -248,7 +261,7 @@ def _execute(
         journal = Journal(run_dir)
         done, _ = journal.state()
         ledger = Ledger(ledger_path, endpoint) if ledger_path else None
-        journal.open(job.command)
+        journal.open(job.command, rate=settings.rate or 0)
         progress.start("send", estimate_rows(job.source))
         try:
             recorder = Recorder(journal, progress, ledger, run_dir)
@@ -274,6 +287,7 @@ def _execute(
             job, run_dir, sha, endpoint, writer, blank, started, started_at, report, extra
         )
         write_summary(run_dir, summary)
+        _report_page(run_dir)
         log_summary(summary)
     return summary
 
@@ -427,6 +441,7 @@ def reschedule(
                 started_at,
             )
             write_summary(run_dir, summary)
+            _report_page(run_dir)
         return summary
     (run_dir / "mapping.yaml").write_text(mapping_yaml(mapping), encoding="utf-8")
     settings = _settings(mapping, options, endpoint)

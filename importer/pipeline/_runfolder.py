@@ -14,10 +14,11 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,8 +44,12 @@ from importer.record import (
 from importer.send import Result, SendReport
 
 _OUT = mention(Setting.OUT)
+_HTTP_STATUS = re.compile(r"HTTP (\d{3})\b")
 _FAILURE_STATUSES = {RowStatus.INVALID.value, RowStatus.FAILED.value, RowStatus.NOT_SENT.value}
 LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f]")
+PRIVATE_DIR = 0o700  # run folders hold leads' personal data: their owner's alone
+PRIVATE_FILE = 0o600
 
 log = logging.getLogger("leadimport")
 log.addHandler(logging.NullHandler())
@@ -61,12 +66,16 @@ def make_run_dir(out: Path | None, input_path: Path, root: Path = Path("output")
     """
     if out is None:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        base = root / f"{input_path.stem}-{stamp}"
+        stem = _UNPRINTABLE.sub("_", input_path.stem)  # no ESC sequence in a folder's name
+        base = root / f"{stem}-{stamp}"
         out, n = base, 2
         while out.exists():
             out, n = Path(f"{base}-{n}"), n + 1
     try:
+        created = not out.exists()
         out.mkdir(parents=True, exist_ok=True)
+        if created:  # it will hold personal data; mkdir's mode obeys the umask
+            out.chmod(PRIVATE_DIR)
     except OSError as exc:
         raise OutputError(
             f"{out}: cannot create the output folder ({exc.strerror}); choose another with {_OUT}"
@@ -200,42 +209,6 @@ def _host(endpoint: str) -> str:
     return urlsplit(endpoint).netloc or endpoint
 
 
-@dataclass(frozen=True, slots=True)
-class EarlierImport:
-    """A finished ``run`` of the same file to the same endpoint, found in a sibling folder."""
-
-    run_dir: Path
-    finished_at: str
-    succeeded: int
-
-
-def earlier_imports(root: Path, input_path: Path, endpoint: str) -> list[EarlierImport]:
-    """Runs under ``root`` that already sent this exact file to ``endpoint``, newest first.
-
-    Read from each run folder's ``summary.json``; runs where nothing succeeded don't count.
-    A file that cannot be read, or a folder that is not a run, is passed over.
-    """
-    summaries = sorted(root.glob("*/summary.json")) if root.is_dir() else []
-    candidates = []
-    for path in summaries:
-        try:
-            summary = json.loads(path.read_text(encoding="utf-8"))
-            succeeded = int(summary["counts"].get("success", 0))
-            if summary["command"] == "run" and summary["endpoint"] == endpoint and succeeded:
-                candidates.append((path.parent, summary, succeeded))
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            continue
-    if not candidates:
-        return []
-    sha = file_sha256(input_path)  # only hashed when there is something to compare with
-    found = [
-        EarlierImport(folder, str(summary.get("finished_at", "")), succeeded)
-        for folder, summary, succeeded in candidates
-        if summary.get("input_sha256") == sha
-    ]
-    return sorted(found, key=lambda e: e.finished_at, reverse=True)
-
-
 class Recorder:
     """The sender's observer: journal every event, keep the ledger, count progress."""
 
@@ -247,6 +220,7 @@ class Recorder:
         self.ledger = ledger
         self.run_dir = run_dir
         self.pending: dict[int, tuple[str, str]] = {}  # row -> (key, body hash) while sending
+        self._began: dict[int, float] = {}  # row -> when its attempt in flight started
         self._last_log = time.monotonic()
         self._done = 0
 
@@ -256,14 +230,24 @@ class Recorder:
         self.progress.advance(RowStatus.SKIPPED.value)
 
     def attempt_started(self, row: int, attempt: int) -> None:
+        self._began[row] = time.perf_counter()
         self.journal.started(row, attempt)
 
+    def _latency_ms(self, row: int) -> float | None:
+        began = self._began.pop(row, None)
+        return None if began is None else round((time.perf_counter() - began) * 1000, 1)
+
     def retry_scheduled(self, row: int, attempt: int, reason: str, delay_s: float) -> None:
+        # The sender words an answer "HTTP 503…"; anything else got no answer at all.
+        answered = _HTTP_STATUS.match(reason)
+        status = int(answered.group(1)) if answered else None
+        self.journal.retried(row, attempt, status, self._latency_ms(row), delay_s)
         log.info("row %d: %s; attempt %d in %.1f s", row, reason, attempt + 1, delay_s)
         self.progress.retry()
 
     def finished(self, result: Result) -> None:
         pending = self.pending.pop(result.row, None)
+        ms = self._latency_ms(result.row)
         self.journal.finished(
             Outcome(
                 row=result.row,
@@ -275,7 +259,8 @@ class Recorder:
                 lead_id=result.lead_id,
                 trackdrive_number_plain=result.trackdrive_number_plain,
                 sms_number_plain=result.sms_number_plain,
-            )
+            ),
+            ms,
         )
         if self.ledger is not None and pending and result.status.value == "success":
             self.ledger.record(pending[0], pending[1], self.run_dir)
@@ -457,9 +442,24 @@ class LogFile(logging.FileHandler):
 
 @contextlib.contextmanager
 def run_log(run_dir: Path) -> Iterator[None]:
-    """Log this run's events to ``run.log`` in its folder (plain, timestamped lines)."""
-    with logging_to(log_file_handler(run_dir / "run.log")):
-        yield
+    """Log this run's events to ``run.log`` in its folder (plain, timestamped lines).
+
+    Afterwards every file of the folder is made readable by its owner only.
+    """
+    try:
+        with logging_to(log_file_handler(run_dir / "run.log")):
+            yield
+    finally:
+        make_private(run_dir)
+
+
+def make_private(run_dir: Path) -> None:
+    """Make the files directly in ``run_dir`` PRIVATE_FILE (they are written by several parts)."""
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(run_dir):
+            if entry.is_file(follow_symlinks=False):
+                with contextlib.suppress(OSError):
+                    os.chmod(entry.path, PRIVATE_FILE)
 
 
 def log_file_handler(path: Path) -> logging.Handler:

@@ -36,14 +36,18 @@ from importer.read._encoding import (
 )
 from importer.read._table import (
     CONTROL_CHARS,
+    MAX_CELL_BYTES,
+    MAX_COLUMNS,
     OLE_MAGIC,
     ZIP_MAGIC,
     Piece,
     Table,
+    cell_too_large,
     clean_header,
     is_blank,
     one_line,
     strings_table,
+    too_wide,
 )
 
 SAMPLE_BYTES = 1 << 20  # what open_table reads to detect encoding, delimiter and headers
@@ -54,6 +58,11 @@ _TOP_ROWS = 11  # rows 2-11 are searched for column names a mapping misses in ro
 _MAX_HEADER_BYTES = 64 << 20
 BLOCK_SIZE = 1 << 18  # pyarrow block: 256 KiB reads as fast as 1 MiB and peaks 40 MB lower
 _MAX_BLOCK_SIZE = 1 << 30
+# A record that does not fit a block of this size makes the file be scanned for huge cells
+# (_huge_records), which are cut out before pyarrow sees them: growing the block to hold a
+# 100 MB cell took 1 GB.
+_SCAN_AFTER_BLOCK = 4 << 20
+MAX_ROW_BYTES = 4 << 20  # a record larger than this is refused whatever its cells
 _DELIMITERS = (",", ";", "\t", "|")
 _DELIMITER_NAMES = {"comma": ",", "semicolon": ";", "tab": "\t", "\\t": "\t", "pipe": "|"}
 
@@ -85,6 +94,8 @@ def open_csv(path: Path, size: int, encoding: str | None, delimiter: str | None)
         header_read = eof or len(_sample_records(text, delim or ",", True, limit=2)) >= 2
         if header_read or limit >= _MAX_HEADER_BYTES:
             break
+        if _header_width(text, delim) > MAX_COLUMNS:  # refused before reading more of it
+            raise too_wide(path, None)
         limit *= 4  # the header row did not fit: read more
         with path.open("rb") as f:
             raw = f.read(limit)
@@ -92,6 +103,9 @@ def open_csv(path: Path, size: int, encoding: str | None, delimiter: str | None)
         raise InputError(f"{path}: the header row is longer than {_MAX_HEADER_BYTES >> 20} MB")
     if delim is None:
         delim = _detect_delimiter(text, eof, path.suffix.lower() == ".tsv")
+    width = _header_width(text, delim)
+    if width > MAX_COLUMNS:
+        raise too_wide(path, width)
     records = _sample_records(text, delim, eof, limit=_SAMPLE_RECORDS)
     if not eof:
         records = records or _sample_records(text, delim, True)[:1]  # the header, cut-off row
@@ -109,6 +123,7 @@ def open_csv(path: Path, size: int, encoding: str | None, delimiter: str | None)
     headers = [clean_header(h) for h in records[0]]
     skip = 1 if hint else 0
     source = _CsvSource(path, enc, delim, len(headers), _usual_width(records), skip)
+    source.headers = headers
     return Table(
         path,
         "csv",
@@ -156,6 +171,15 @@ def _sample_records(text: str, delim: str, eof: bool, limit: int | None = None) 
         if len(records) > limit:
             return records[:limit]  # another record follows: these are all complete
     return records if eof else records[:-1]
+
+
+def _header_width(text: str, delim: str | None) -> int:
+    """The cells of the first record of ``text`` (widest over the candidate delimiters)."""
+    widths = [
+        len(next(csv.reader(io.StringIO(text, newline=""), delimiter=d), []))
+        for d in ((delim,) if delim else _DELIMITERS)
+    ]
+    return max(widths)
 
 
 def _usual_width(records: list[list[str]]) -> int:
@@ -206,6 +230,10 @@ class _CsvSource:
         self.width = width  # the header's cell count: what every piece has
         self.usual = usual  # the cell count pyarrow expects
         self.names = [f"c{i}" for i in range(width)]
+        self.headers: list[str] = []  # column names, for the problem of a huge cell
+        # records cut out by _huge_records: byte ranges, and problems by pyarrow's number
+        self.cuts: list[tuple[int, int]] | None = None
+        self.cut_problems: dict[int, str] = {}
 
     def pieces(self) -> Iterator[Piece]:
         """All data rows; the last piece also flags a quote left open at the end of the file."""
@@ -229,6 +257,13 @@ class _CsvSource:
                         yield piece
                 return
             except (pa.ArrowException, OSError) as e:
+                huge = "straddl" in str(e) and block >= _SCAN_AFTER_BLOCK
+                if huge and self.cuts is None and self._scannable():
+                    self.cuts, self.cut_problems = _huge_records(
+                        self.path, self.delimiter, self.headers, 1 + self.skip
+                    )
+                    block = 2 * MAX_ROW_BYTES  # every record left fits in one block
+                    continue
                 if "straddl" in str(e) and block < _MAX_BLOCK_SIZE:
                     block *= 16
                     continue
@@ -254,8 +289,9 @@ class _CsvSource:
         # inside the invalid-row callback.
         encoding = "utf-8-sig" if self.encoding == "utf-8" else self.encoding
         names = [f"c{i}" for i in range(self.usual)]
+        source = _CutStream(self.path, self.cuts) if self.cuts else self.path
         reader = pacsv.open_csv(
-            self.path,
+            source,
             read_options=pacsv.ReadOptions(
                 column_names=names,
                 use_threads=False,
@@ -294,12 +330,34 @@ class _CsvSource:
                 mine = [p for p in pending if p[0] < last]
                 pending = [p for p in pending if p[0] > last]
                 piece = self._merge(self._fit(pa.Table.from_batches([batch]), numbers), mine)
-                yield self._shifted(piece)
+                yield self._shifted(self._with_cuts(piece))
                 next_no = last + 1
         pending.extend(invalid)
         if pending:
             empty = Piece(strings_table([], self.width), np.empty(0, "int64"))
-            yield self._shifted(self._merge(empty, pending))
+            yield self._shifted(self._with_cuts(self._merge(empty, pending)))
+        if isinstance(source, _CutStream):
+            source.close()
+
+    def _scannable(self) -> bool:
+        """Whether quotes, newlines and the delimiter are single bytes in the file's encoding."""
+        try:
+            return all(
+                c.encode(self.encoding) == c.encode("ascii") for c in f'"\r\n{self.delimiter}'
+            )
+        except UnicodeError:
+            return False
+
+    def _with_cuts(self, piece: Piece) -> Piece:
+        """``piece`` with the problems of the records cut out of it (emptied, so invalid)."""
+        if not self.cut_problems or not len(piece.numbers):
+            return piece
+        mine = {
+            n: p
+            for n, p in self.cut_problems.items()
+            if piece.numbers[0] <= n <= piece.numbers[-1] and n not in piece.problems
+        }
+        return Piece(piece.table, piece.numbers, {**piece.problems, **mine}) if mine else piece
 
     def _shifted(self, piece: Piece) -> Piece:
         """``piece`` numbered as Excel shows it: without the skipped lines."""
@@ -384,6 +442,102 @@ class _CsvSource:
         if quotes % 2 == 0:
             return piece
         return Piece(piece.table, piece.numbers, {**piece.problems, number: OPEN_QUOTE})
+
+
+class _CutStream(io.RawIOBase):
+    """The file's bytes with some byte ranges left out: records too large to read."""
+
+    def __init__(self, path: Path, cuts: list[tuple[int, int]]) -> None:
+        super().__init__()
+        self._file = path.open("rb")
+        self._cuts = sorted(cuts)
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view, filled = memoryview(buffer).cast("B"), 0
+        while filled < len(view):  # full reads: a short one could look like the end
+            while self._cuts and self._pos >= self._cuts[0][0]:
+                self._pos = self._cuts.pop(0)[1]
+                self._file.seek(self._pos)
+            want = len(view) - filled
+            if self._cuts:
+                want = min(want, self._cuts[0][0] - self._pos)
+            got = self._file.readinto(view[filled : filled + want])
+            if not got:
+                break
+            filled += got
+            self._pos += got
+        return filled
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
+def _huge_records(
+    path: Path, delimiter: str, headers: list[str], header_no: int
+) -> tuple[list[tuple[int, int]], dict[int, str]]:
+    """The cells over MAX_CELL_BYTES (and records over MAX_ROW_BYTES), streamed.
+
+    Returns their byte ranges, to be left out (a cell becomes empty, a record an empty
+    line), and a problem for each record by number, counted as pyarrow counts (from 1,
+    every line). Only quotes, line ends and delimiters are looked at, one MiB at a time, so
+    a cell of any size costs no memory; it runs only for a file with a record over 4 MiB.
+    """
+    special = re.compile(b'["\r\n' + re.escape(delimiter.encode("ascii")) + b"]")
+    cuts: list[tuple[int, int]] = []
+    problems: dict[int, str] = {}
+    huge: list[tuple[int, int, int]] = []  # this record's cells over the limit
+    number, start, cell_start, index = 1, 0, 0, 0
+    quoted, closed_at, cr_end = False, -2, -1
+    offset = 0
+
+    def end_cell(end: int) -> None:
+        if end - cell_start > MAX_CELL_BYTES and number > header_no:
+            huge.append((cell_start, end, index))
+
+    def end_record(end: int) -> None:
+        end_cell(end)
+        rest = end - start - sum(b - a for a, b, _ in huge)
+        if number > header_no and rest > MAX_ROW_BYTES:
+            cuts.append((start, end))
+            problems[number] = (
+                f"row too large: {(end - start) >> 20} MB (at most {MAX_ROW_BYTES >> 20} MB a row)"
+            )
+        elif huge:
+            cuts.extend((a, b) for a, b, _ in huge)
+            a, b, at = max(huge, key=lambda cell: cell[1] - cell[0])
+            problems[number] = cell_too_large(b - a, headers[at] if at < len(headers) else None)
+        huge.clear()
+
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            for match in special.finditer(block):
+                char, at = match.group(), offset + match.start()
+                if char == b'"':
+                    if quoted:
+                        quoted, closed_at = False, at
+                    elif at == closed_at + 1 or at == cell_start:  # "" inside, or opening
+                        quoted = True
+                elif quoted:
+                    continue
+                elif char == b"\n" and at == cr_end:  # the \n of \r\n
+                    start = cell_start = at + 1
+                elif char in (b"\r", b"\n"):
+                    end_record(at)
+                    number, index = number + 1, 0
+                    start = cell_start = at + 1
+                    cr_end = at + 1 if char == b"\r" else -1
+                else:  # the delimiter
+                    end_cell(at)
+                    index, cell_start = index + 1, at + 1
+            offset += len(block)
+    if offset > start:
+        end_record(offset)
+    return cuts, problems
 
 
 OPEN_QUOTE = (

@@ -11,6 +11,7 @@ The readers live in ``_csv`` (CSV) and ``_excel`` (workbooks), the ``Table`` the
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 from importer.errors import InputError, Setting, mention
@@ -97,9 +98,16 @@ def _format_of(path: Path, fmt: str | None) -> str:
 def _check_file(path: Path) -> int:
     """The file's size; an InputError when it is missing, unreadable or empty."""
     try:
-        if path.is_dir():
+        info = path.stat()
+        if stat.S_ISDIR(info.st_mode):
             raise InputError(f"{path}: is a folder, not a spreadsheet file")
-        size = path.stat().st_size
+        if not stat.S_ISREG(info.st_mode):
+            # Opening a FIFO waits for a writer, and a device never ends: both hang a run.
+            raise InputError(
+                f"{path}: is not a regular file (a pipe, device or socket); save the "
+                "spreadsheet as a file and name that"
+            )
+        size = info.st_size
         with path.open("rb"):
             pass
     except FileNotFoundError:

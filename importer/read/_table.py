@@ -13,7 +13,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from importer.errors import InputError
+
 CONTROL_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+# Excel's widest sheet; a header of a million columns took 78 s and 4.8 GB to refuse.
+MAX_COLUMNS = 16_384
+# No lead field needs more; a 100 MB cell took 1 GB. A larger cell makes its row invalid
+# (and is not kept), the rest of the file goes on.
+MAX_CELL_BYTES = 1 << 20
 ZIP_MAGIC = b"PK\x03\x04"
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
@@ -59,6 +66,8 @@ class Table:
         top_rows: tuple[list[str], ...] = (),
         sheet_with: Callable[[str], str | None] | None = None,
     ) -> None:
+        if len(headers) > MAX_COLUMNS:
+            raise too_wide(path, len(headers))
         self.path = path
         self.top_rows = top_rows  # rows 2, 3, … as read, to spot headers below row 1
         # another sheet of the workbook whose row 1 has a column of that name
@@ -135,6 +144,7 @@ class Table:
         """Drop and count blank rows; turn the rest into a pandas frame indexed by row."""
         if not len(numbers):
             return None
+        table = self._without_huge_cells(table, numbers, problems)
         # Narrow the candidates column by column: most rows are ruled out by the first one.
         blank = np.arange(len(numbers))
         for column in table.columns:
@@ -159,6 +169,52 @@ class Table:
         frame.columns = pd.Index(self.columns)
         frame.index = pd.Index(numbers, dtype="int64", name="row")
         return Chunk(frame, {r: p for r, p in mine.items() if r in frame.index})
+
+    def _without_huge_cells(
+        self, table: pa.Table, numbers: np.ndarray, problems: dict[int, str]
+    ) -> pa.Table:
+        """Empty every cell over MAX_CELL_BYTES and make its row invalid (in ``problems``)."""
+        columns = list(table.columns)
+        for i, column in enumerate(columns):
+            lengths = pc.binary_length(column)
+            biggest = pc.max(lengths).as_py()
+            if biggest is None or biggest <= MAX_CELL_BYTES:
+                continue  # the usual case: one vectorized pass per column
+            huge = np.asarray(pc.greater(lengths, MAX_CELL_BYTES), dtype=bool)
+            sizes = np.asarray(lengths)
+            for row in np.flatnonzero(huge):
+                number = int(numbers[row])
+                problems.setdefault(number, cell_too_large(int(sizes[row]), self.columns[i]))
+            cells = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+            columns[i] = pc.if_else(pa.array(huge), pa.scalar("", cells.type), cells)
+        if len(columns) == table.num_columns and all(
+            a is b for a, b in zip(columns, table.columns, strict=True)
+        ):
+            return table
+        return pa.table(columns, names=table.column_names)
+
+
+def cell_too_large(size: int, column: str | None) -> str:
+    """The problem of a row with a cell over MAX_CELL_BYTES (``size`` bytes)."""
+    where = f" in column '{column}'" if column else ""
+    return (
+        f"cell too large: {_megabytes(size)}{where} (at most {MAX_CELL_BYTES >> 20} MB a "
+        "cell); shorten it"
+    )
+
+
+def too_wide(path: Path, count: int | None) -> InputError:
+    """The error of a header wider than MAX_COLUMNS (``count`` columns, None: over it)."""
+    has = f"{count:,} columns" if count else f"more than {MAX_COLUMNS:,} columns"
+    return InputError(
+        f"{path}: row 1 has {has}; at most {MAX_COLUMNS:,} can be read (Excel's limit); "
+        "check that the file is a spreadsheet and its delimiter"
+    )
+
+
+def _megabytes(size: int) -> str:
+    mb = size / (1 << 20)
+    return f"{mb:,.0f} MB" if mb >= 10 else f"{mb:.1f} MB"
 
 
 def header_key(text: str) -> str:

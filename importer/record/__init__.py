@@ -1,4 +1,4 @@
-"""What a run leaves behind: the journal, results and summary, the nightly ledger, the webhook."""
+"""What a run leaves behind: journal, results and summary, report, nightly ledger, webhook."""
 
 from __future__ import annotations
 
@@ -21,6 +21,13 @@ from importer.record._notify import (
     notify,
     summary_text,
 )
+from importer.record._report import (
+    INDEX_FILE,
+    REPORT_FILE,
+    is_run_folder,
+    write_index,
+    write_report,
+)
 from importer.record._results import (
     ERROR_SEPARATOR,
     FAILURES_FILE,
@@ -38,11 +45,13 @@ __all__ = [
     "ERROR_SEPARATOR",
     "Entry",
     "FAILURES_FILE",
+    "INDEX_FILE",
     "JOURNAL_FILE",
     "Journal",
     "Ledger",
     "LedgerLock",
     "Outcome",
+    "REPORT_FILE",
     "RESULTS_FILE",
     "RESULT_COLUMNS",
     "RUN_FILE",
@@ -51,9 +60,12 @@ __all__ = [
     "Summary",
     "Tally",
     "body_hash",
+    "is_run_folder",
     "notify",
     "read_run_info",
     "summary_text",
+    "write_index",
+    "write_report",
     "write_run_info",
     "write_summary",
 ]

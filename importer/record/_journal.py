@@ -8,9 +8,16 @@ costs a few microseconds where a commit costs tens, and the sender records two e
 request on its hot path.
 
 Events:
-    {"e": "run", "n": 1, "t": …, "command": "run"}           a run or rerun started
+    {"e": "run", "n": 1, "t": …, "command": "run", "rate": 10}  a run or rerun started
     {"e": "start", "row": 7, "attempt": 1, "t": …}            a request is about to be sent
-    {"e": "done", "row": 7, "status": "success", …}           the row's outcome
+    {"e": "retry", "row": 7, "attempt": 1, "http_status": 503, "ms": 12.5, …}
+                                                              an attempt failed; retried
+    {"e": "done", "row": 7, "status": "success", "ms": 8.1, …}  the row's outcome
+
+``ms`` is the latency of the attempt that ends there (from its ``start``), ``http_status``
+of a retry is absent when no answer came (timeout, dropped connection). Both were added
+for the run report; a reader that does not know them ignores them (``state`` keeps only
+the ``Outcome`` fields), and journals written before them simply lack them.
 """
 
 from __future__ import annotations
@@ -59,8 +66,11 @@ class Journal:
         self._file: TextIO | None = None
         self._last_sync = 0.0
 
-    def open(self, command: str) -> None:
-        """Open for appending and record that a run (or rerun) starts."""
+    def open(self, command: str, **facts: Any) -> None:
+        """Open for appending and record that a run (or rerun) starts, with ``facts``.
+
+        ``facts`` (e.g. the rate limit in force) go into the run event for the report.
+        """
         try:
             self._file = self.path.open("a", encoding="utf-8")
         except OSError as exc:
@@ -68,7 +78,8 @@ class Journal:
         runs = sum(1 for e in self.events() if e.get("e") == "run")
         # A line torn by a crash or a full disk would swallow this run's first event.
         prefix = "\n" if self._torn() else ""
-        self._write({"e": "run", "n": runs + 1, "command": command}, prefix=prefix)
+        event = {"e": "run", "n": runs + 1, "command": command, **facts}
+        self._write(event, prefix=prefix)
         self.sync()
 
     def _torn(self) -> bool:
@@ -130,14 +141,31 @@ class Journal:
         """
         self._write({"e": "start", "row": row, "attempt": attempt}, flush=False)
 
-    def finished(self, outcome: Outcome) -> None:
-        """Record the final outcome of ``row`` for this run."""
+    def retried(
+        self, row: int, attempt: int, http_status: int | None, ms: float | None, delay_s: float
+    ) -> None:
+        """Record that attempt ``attempt`` of ``row`` failed and will be retried.
+
+        Not flushed on its own, like a start: it only feeds the report's charts.
+        """
+        event: dict[str, Any] = {"e": "retry", "row": row, "attempt": attempt}
+        if http_status is not None:
+            event["http_status"] = http_status
+        if ms is not None:
+            event["ms"] = ms
+        event["delay"] = round(delay_s, 3)
+        self._write(event, flush=False)
+
+    def finished(self, outcome: Outcome, ms: float | None = None) -> None:
+        """Record the final outcome of ``row``; ``ms``: the latency of its last attempt."""
         # Field by field: dataclasses.asdict deep-copies, which shows on the hot path.
         event: dict[str, Any] = {"e": "done"}
         for name in _OUTCOME_FIELDS:
             value = getattr(outcome, name)
             if value not in ("", None):
                 event[name] = value
+        if ms is not None:
+            event["ms"] = ms
         self._write(event)
 
     def events(self) -> Iterator[dict[str, Any]]:

@@ -52,6 +52,7 @@ class Ledger:
         self.endpoint = endpoint
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            _private(path)
             self._db = sqlite3.connect(path)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
@@ -94,6 +95,18 @@ class Ledger:
         """Commit and close."""
         self._db.commit()
         self._db.close()
+
+
+def _private(path: Path) -> None:
+    """Create the ledger 0600 (it names leads; SQLite gives its -wal file the same mode);
+    an existing one loses any access by other users."""
+    try:
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        with contextlib.suppress(OSError):
+            mode = path.stat().st_mode
+            if mode & 0o007:
+                path.chmod(mode & 0o770)
 
 
 def _os_reason(exc: OSError) -> str:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-import urllib.error
-import urllib.request
 from typing import Any
+
+import aiohttp
 
 from importer.record._results import Summary
 
@@ -34,8 +35,9 @@ def notify(
 
     ``unusable`` lists the files of the batch that could not be run at all, as
     (file, reason): they have no summary, and must not go unnoticed in a nightly job.
-    Raises OSError (or a subclass) when the webhook cannot be reached or answers an
-    error; the caller reports it without changing the run's exit status.
+    Raises OSError (or a subclass) when the webhook cannot be reached, answers anything but
+    a 2xx (redirects are not followed) or takes longer than ``timeout_s`` in all; the
+    caller reports it without changing the run's exit status. Its answer is never read.
     """
     unusable = unusable or []
     lines = [summary_text(s) for s in summaries]
@@ -47,16 +49,30 @@ def notify(
         body["summaries"] = [json.loads(s.to_json()) for s in summaries]
     if unusable:
         body["unusable"] = [{"input": name, "error": reason} for name, reason in unusable]
-    request = urllib.request.Request(
-        url,
-        data=json.dumps(body).encode("utf-8"),
-        headers={"Content-Type": "application/json", "User-Agent": "leadimport"},
-        method="POST",
-    )
+    asyncio.run(_post(url, json.dumps(body).encode("utf-8"), timeout_s))
+
+
+async def _post(url: str, data: bytes, timeout_s: float) -> None:
+    # One deadline for everything, answer included: a webhook that drips its answer a byte
+    # at a time must not keep a nightly job alive. Only the status is needed, so the body
+    # is left unread and the connection closed, whatever its size.
+    headers = {"Content-Type": "application/json", "User-Agent": "leadimport"}
     try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as resp:  # noqa: S310
-            resp.read()
-    except urllib.error.HTTPError as exc:
-        raise OSError(f"the webhook answered HTTP {exc.code} {exc.reason}") from None
-    except urllib.error.URLError as exc:
-        raise OSError(f"cannot reach the webhook ({exc.reason})") from None
+        async with (
+            asyncio.timeout(timeout_s),
+            aiohttp.ClientSession() as session,
+            session.post(url, data=data, headers=headers, allow_redirects=False) as response,
+        ):
+            status, reason = response.status, response.reason or ""
+            response.close()
+    except TimeoutError:
+        raise OSError(f"the webhook did not answer within {timeout_s:g} s") from None
+    except aiohttp.InvalidURL:
+        raise OSError("cannot reach the webhook (not an http(s) URL)") from None
+    except aiohttp.ClientConnectorError as exc:
+        why = exc.os_error.strerror or type(exc.os_error).__name__
+        raise OSError(f"cannot reach the webhook ({why})") from None
+    except aiohttp.ClientError as exc:
+        raise OSError(f"cannot reach the webhook ({type(exc).__name__})") from None
+    if not 200 <= status < 300:
+        raise OSError(f"the webhook answered HTTP {status} {' '.join(reason.split())}".rstrip())

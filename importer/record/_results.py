@@ -6,6 +6,7 @@ reader (or a rerun after a crash) never sees half a results file.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -47,6 +48,10 @@ _ROW_NUMBER = re.compile(r"\brow \d+")
 _SINCE = re.compile(r"unchanged since .*")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 ERROR_SEPARATOR = " | "  # between the problems of one row; messages may contain "; "
+# Every text cell of failures.csv is quoted, as pyarrow quotes those of results.csv: Python's
+# csv writer quotes only for characters of its line ending, so a cell "Bob\r=cmd" went out
+# bare and a reader started a new record at the CR with a live formula.
+_FAILURES_QUOTING = csv.QUOTE_NONNUMERIC
 
 
 def excel_safe_arrow(values: pa.Array) -> pa.Array:
@@ -189,7 +194,13 @@ class ResultsWriter:
         )
         failed.insert(0, row_column, failed.index, allow_duplicates=True)
         try:
-            failed.to_csv(self._failures, mode="a", header=not self._wrote_failures, index=False)
+            failed.to_csv(
+                self._failures,
+                mode="a",
+                header=not self._wrote_failures,
+                index=False,
+                quoting=_FAILURES_QUOTING,
+            )
         except OSError as exc:
             raise OutputError(f"{self._failures}: cannot write failures ({exc.strerror})") from None
         self._wrote_failures = True
@@ -199,7 +210,7 @@ class ResultsWriter:
         self._csv.close()
         if not self._wrote_failures:  # still write the headers
             pd.DataFrame(columns=[*FAILURE_COLUMNS, *self._failure_headers]).to_csv(
-                self._failures, index=False
+                self._failures, index=False, quoting=_FAILURES_QUOTING
             )
         os.replace(self._results, self.run_dir / RESULTS_FILE)
         os.replace(self._failures, self.run_dir / FAILURES_FILE)

@@ -8,10 +8,15 @@ observer and turns the ``SendReport`` into words.
 
 What each answer means (see ``docs/trackdrive-api.md``):
     2xx                          success; lead id and numbers read defensively
-    429, 500, 502, 503, 504,     retried with backoff (full jitter), honouring Retry-After;
-    timeouts, connection errors  a 429 also slows the whole pool down
+    429, 500, 502, 503, 504,     retried with backoff (full jitter), honouring Retry-After
+    timeouts, connection errors  up to ``max_retry_wait_s`` per row in all; a 429 also slows
+                                 the whole pool down
     401, 403                     the token is wrong: sending stops, the rest is ``not_sent``
     any other status             permanent: ``failed`` with the server's message
+    an answer over 1 MiB         permanent: ``failed``, not read, whatever its status
+
+Each attempt has one deadline, ``timeout_s``, from connecting to the answer's last byte: an
+endpoint that drips its answer cannot hold a worker longer.
 
 The rate limiter is in ``_limiter.py``; reading answers and putting failures into words
 (without the token) in ``_responses.py``.
@@ -39,14 +44,18 @@ from importer.config import (
     DEFAULT_CONCURRENCY,
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_MAX_CONSECUTIVE_FAILURES,
+    DEFAULT_MAX_RETRY_WAIT_S,
     DEFAULT_RATE,
     DEFAULT_TIMEOUT_S,
+    MAX_ANSWER_BYTES,
     check_endpoint,
 )
 from importer.errors import ConfigError
 from importer.send._limiter import Limiter
 from importer.send._responses import (
     describe_failure,
+    describe_gave_up,
+    describe_too_large,
     parse_response,
     parse_retry_after,
     scrub,
@@ -80,11 +89,13 @@ class SendSettings:
     rate: float | None = DEFAULT_RATE  # requests per second for the whole pool; None/0 = unlimited
     concurrency: int = DEFAULT_CONCURRENCY
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
-    timeout_s: float = DEFAULT_TIMEOUT_S
+    timeout_s: float = DEFAULT_TIMEOUT_S  # for one attempt, connecting to the last byte
     # abort when more rows than this fail in a row; 0 = never
     max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES
     backoff_base_s: float = 0.5
     backoff_max_s: float = 30.0
+    # what one row may wait in all on Retry-After before it fails; 0 = fail at once
+    max_retry_wait_s: float = DEFAULT_MAX_RETRY_WAIT_S
 
     def __post_init__(self) -> None:
         if self.rate is not None and not self.rate >= 0:
@@ -93,6 +104,10 @@ class SendSettings:
             raise ConfigError("concurrency and max_attempts: must be at least 1")
         if not self.timeout_s > 0:
             raise ConfigError(f"timeout: must be more than 0 seconds, not {self.timeout_s}")
+        if not self.max_retry_wait_s >= 0:
+            raise ConfigError(
+                f"max_retry_wait: must be 0 seconds or more, not {self.max_retry_wait_s}"
+            )
         check_endpoint(self.endpoint, "endpoint")  # the one rule, also the mapping's
 
 
@@ -371,6 +386,7 @@ class _Sender:
         attempt = 0
         status: int | None = None
         error = ""
+        waited = 0.0  # on Retry-After, in all
         while True:
             if self._halted or (limiter.active and not await limiter.acquire()):
                 return self._stopped(row, attempt, status, error)
@@ -380,18 +396,26 @@ class _Sender:
             started = limiter.now()
             retry_after: float | None = None
             try:
+                # The session's total timeout is this attempt's one deadline: aiohttp keeps
+                # it running until the body is read (tests/test_hostile_endpoints.py).
                 async with self._session.post(
                     url, data=data, headers=_JSON, allow_redirects=False
                 ) as response:
-                    body = await response.read()
                     status = response.status
                     reason = response.reason or ""
                     header = response.headers.get("Retry-After")
                     location = response.headers.get("Location", "")
+                    body = await read_answer(response)
             except (TimeoutError, aiohttp.ClientError) as exc:
                 status = None
                 error, retryable = describe_failure(exc, settings.timeout_s)
             else:
+                if body is None:
+                    # Not retried: the endpoint took the request and gave an answer no lead
+                    # has; sending the lead again would get the same, and a 2xx we cannot
+                    # read is no proof the lead was taken.
+                    error = describe_too_large(status, MAX_ANSWER_BYTES)
+                    return Result(row, SendStatus.FAILED, status, attempt, error, "", "", "")
                 ok, error, lead_id, number, sms = parse_response(status, reason, body)
                 if ok:
                     if limiter.recovering:
@@ -431,9 +455,13 @@ class _Sender:
             if retry_after is None:
                 ceiling = settings.backoff_base_s * 2 ** (attempt - 1)
                 delay = random.uniform(0, min(settings.backoff_max_s, ceiling))
+            elif waited + retry_after > settings.max_retry_wait_s:
+                error = describe_gave_up(status, waited, retry_after, settings.max_retry_wait_s)
+                return Result(row, SendStatus.FAILED, status, attempt, error, "", "", "")
             else:
                 # The endpoint said when: this row waits that long, and so does everyone.
                 delay = retry_after
+                waited += retry_after
                 limiter.hold(limiter.now() + retry_after)
             self._retries += 1
             self._observer.retry_scheduled(row, attempt, error, delay)
@@ -449,6 +477,30 @@ class _Sender:
 
 
 _JSON = {"Content-Type": "application/json"}
+
+
+async def read_answer(
+    response: aiohttp.ClientResponse, limit: int = MAX_ANSWER_BYTES
+) -> bytes | None:
+    """The answer's body (decompressed), or None when it is larger than ``limit`` bytes.
+
+    Read piece by piece, never more than ``limit`` and one piece: a declared length over the
+    limit is not read at all, and the connection is dropped rather than drained.
+    """
+    length = response.content_length
+    if length is not None and length > limit:
+        response.close()
+        return None
+    content = response.content
+    parts: list[bytes] = []
+    size = 0
+    while piece := await content.readany():
+        size += len(piece)
+        if size > limit:
+            response.close()
+            return None
+        parts.append(piece)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 def _not_sent(row: int, reason: str) -> Result:

@@ -21,8 +21,6 @@ import aiohttp
 import orjson
 from yarl import URL
 
-# A Retry-After longer than this is cut to it: a run must not hang for a day on one header.
-_MAX_RETRY_AFTER_S = 300.0
 _MAX_ERROR_CHARS = 300
 
 
@@ -104,7 +102,29 @@ def parse_retry_after(value: str | None) -> float | None:
         seconds = (when - datetime.now(UTC)).total_seconds()
     if not math.isfinite(seconds):
         return None
-    return min(max(seconds, 0.0), _MAX_RETRY_AFTER_S)
+    # Not cut here: the sender weighs it against what the row may still wait in all.
+    return max(seconds, 0.0)
+
+
+def describe_too_large(status: int, limit: int) -> str:
+    """The error of an answer larger than ``limit`` bytes, which was not read."""
+    return f"HTTP {status}: the answer is larger than {_size(limit)}; not read"
+
+
+def describe_gave_up(status: int | None, waited_s: float, asked_s: float, limit_s: float) -> str:
+    """The error of a row that would wait longer in all than ``limit_s`` on Retry-After."""
+    why = "rate limited" if status == 429 else f"HTTP {status} {_phrase(status or 0)}".rstrip()
+    return (
+        f"{why}: gave up after {waited_s:.0f} s (Retry-After asked for {asked_s:.0f} s more; "
+        f"a row waits at most {limit_s:g} s in all)"
+    )
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale and n % scale == 0:
+            return f"{n // scale} {unit}"
+    return f"{n} bytes"
 
 
 # -- reading answers ------------------------------------------------------------------------
