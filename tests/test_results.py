@@ -7,7 +7,7 @@ import csv
 import json
 import resource
 from collections.abc import Iterator
-from dataclasses import asdict, fields
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -468,13 +468,14 @@ def test_summary_json_round_trips_with_every_field_in_order(tmp_path: Path) -> N
     text = path.read_text(encoding="utf-8")
     assert text == written.to_json() and text.endswith("}\n")
     data = json.loads(text)
-    assert list(data) == [f.name for f in fields(Summary)]
+    # examples (an offending cell value per reason) are personal data: a console's only
+    assert list(data) == [f.name for f in fields(Summary) if f.name != "examples"]
     assert Summary(**data) == written
     assert (data["aborted"], data["interrupted"], data["extra"]) == (None, False, {"skipped": 3})
 
 
 def test_summary_defaults_are_a_clean_run() -> None:
-    data = asdict(summary())
+    data = json.loads(summary().to_json())
     assert {k: data[k] for k in list(data)[13:]} == {
         "requests": 0,
         "retries": 0,

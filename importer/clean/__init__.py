@@ -8,7 +8,10 @@ times and calling hours.
 from __future__ import annotations
 
 from importer.clean._columns import (
+    VALUE_HIDDEN,
     Normalized,
+    first_value,
+    hide_values,
 )
 from importer.clean._normalize import (
     normalize_booleans,
@@ -66,9 +69,12 @@ __all__ = [
     "RowStatus",
     "TEXT",
     "TOKEN_HIDDEN",
+    "VALUE_HIDDEN",
     "bind",
     "build_rows",
+    "first_value",
     "format_time",
+    "hide_values",
     "json_strings",
     "normalize_booleans",
     "normalize_choices",

@@ -7,6 +7,7 @@ This module does no I/O.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -14,6 +15,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from importer.errors import printable
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,14 +45,51 @@ def join_text(*parts: pa.Array | str) -> pa.Array:
     )
 
 
+# A cell value in a message is written 'like this', cut at _QUOTE_LIMIT characters and then
+# escaped: \ as \\, ' as \', a control character as \xNN (a terminal obeys them). Inside the
+# quotes, then, a ' is never bare, so where a value ends is known, not guessed: hide_values
+# finds every value exactly, whatever the cell held (O'Brien, a " | ", an ESC sequence).
+_QUOTED_VALUE = re.compile(r"(?<=: )'(?:[^'\\]|\\.)*'")
+_CONTROL_RE2 = r"[\x00-\x1f\x7f-\x9f]"
+VALUE_HIDDEN = "'…'"
+
+
+def _escape_texts(text: pa.Array) -> pa.Array:
+    out = pc.replace_substring(text, "\\", "\\\\")
+    out = pc.replace_substring(out, "'", "\\'")
+    control = matches(out, _CONTROL_RE2)
+    if control.any():  # rare: a per-value fallback only where a control character is
+        fixed = [printable(v) for v in pc.filter(out, pa.array(control)).to_pylist()]
+        out = pc.replace_with_mask(out, pa.array(control), pa.array(fixed, TEXT_TYPE))
+    return out
+
+
+def _escape_text(text: str) -> str:
+    return printable(text.replace("\\", "\\\\").replace("'", "\\'"))
+
+
 def quoted_text(text: pa.Array) -> pa.Array:
-    short = pc.utf8_slice_codeunits(text, 0, _QUOTE_LIMIT)
+    """Each cell value quoted for a message: cut, escaped (see ``_QUOTED_VALUE``)."""
+    short = _escape_texts(pc.utf8_slice_codeunits(text, 0, _QUOTE_LIMIT))
     long = pc.greater(pc.utf8_length(text), _QUOTE_LIMIT)
     return join_text("'", pc.if_else(long, join_text(short, "…"), short), "'")
 
 
 def quote_text(text: str) -> str:
-    return f"'{text[:_QUOTE_LIMIT]}…'" if len(text) > _QUOTE_LIMIT else f"'{text}'"
+    """A cell value quoted for a message: cut, escaped (see ``_QUOTED_VALUE``)."""
+    more = "…" if len(text) > _QUOTE_LIMIT else ""
+    return f"'{_escape_text(text[:_QUOTE_LIMIT])}{more}'"
+
+
+def hide_values(message: str) -> str:
+    """``message`` with every quoted cell value replaced by ``'…'`` (for logs and summaries)."""
+    return _QUOTED_VALUE.sub(VALUE_HIDDEN, message)
+
+
+def first_value(message: str) -> str | None:
+    """The first quoted cell value in ``message`` as written there (cut and escaped)."""
+    found = _QUOTED_VALUE.search(message)
+    return found.group() if found else None
 
 
 def empty_texts(n: int) -> pa.Array:

@@ -167,8 +167,7 @@ def _phone_slow(text: str, shown: str, region: str) -> tuple[str, str]:
     match = _EXTENSION.search(text)
     if match and _DIGIT.search(text[: match.start()]) and not _LETTER.search(text[: match.start()]):
         return "", (
-            f"{quoted} has an extension ({match['ext']}) and Trackdrive cannot dial one; "
-            "keep only the main number"
+            f"{quoted} has an extension and Trackdrive cannot dial one; keep only the main number"
         )
     parts = _SEPARATORS.split(text)
     if sum(len(_DIGIT.findall(part)) >= 7 for part in parts) >= 2:
@@ -193,8 +192,7 @@ def _phone_slow(text: str, shown: str, region: str) -> tuple[str, str]:
         return "", f"{quoted} is not a valid phone number for region {region}{reason}"
     if number.extension:
         return "", (
-            f"{quoted} has an extension ({number.extension}) and Trackdrive cannot dial one; "
-            "keep only the main number"
+            f"{quoted} has an extension and Trackdrive cannot dial one; keep only the main number"
         )
     if phonenumbers.is_valid_number(number):
         return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), ""

@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from importer.cli._options import fail_with
+from importer.errors import printable
 
 
 def _fixed_size(stream: Any) -> os.terminal_size | None:
@@ -117,15 +118,25 @@ class CliProgress:
 
 
 def print_summary(summary: Any, quiet: bool) -> None:
+    """The run's summary; with ``quiet`` only the paths of its results (and failures).
+
+    Every text is escaped (``printable``): a file name or the endpoint's words may hold ESC
+    sequences. A top problem may show one offending value, as clean quoted it (cut, escaped).
+    """
+    from importer.record import FAILURES_FILE, REPORT_FILE, RESULTS_FILE
+
     run_dir = Path(summary.run_dir)
+    counts = summary.counts
+    failures = any(counts.get(s) for s in ("failed", "invalid", "not_sent"))
     if quiet:
-        click.echo(str(run_dir / "results.csv"))
+        click.echo(printable(str(run_dir / RESULTS_FILE)))
+        if failures:
+            click.echo(printable(str(run_dir / FAILURES_FILE)))
         return
     order = ["success", "valid", "skipped", "failed", "invalid", "not_sent"]
-    counts = summary.counts
     parts = [f"{s} {counts[s]}" for s in order if counts.get(s)]
     parts += [f"{s} {n}" for s, n in counts.items() if s not in order and n]
-    click.echo(f"{summary.command}: {summary.input}")
+    click.echo(printable(f"{summary.command}: {summary.input}"))
     blank = f" ({summary.blank_rows} blank rows skipped)" if summary.blank_rows else ""
     click.echo(f"  rows:     {summary.rows}{blank}")
     click.echo(f"  statuses: {' · '.join(parts) or 'none'}")
@@ -138,20 +149,27 @@ def print_summary(summary: Any, quiet: bool) -> None:
     else:
         click.echo(f"  time:     {summary.duration_s:.1f} s")
     if summary.aborted:
-        click.echo(f"  ABORTED:  {summary.aborted}")
+        click.echo(f"  ABORTED:  {printable(summary.aborted)}")
     if summary.interrupted:
         click.echo("  INTERRUPTED: rows not sent are marked not_sent; `leadimport rerun` finishes")
     if summary.top_reasons:
+        examples = getattr(summary, "examples", {})
         click.echo("  top problems:")
         for item in summary.top_reasons:
             rows = ", ".join(str(r) for r in item["rows"])
             more = ", …" if item["count"] > len(item["rows"]) else ""
-            click.echo(f"    {item['count']:>6} × {item['reason']}  (rows {rows}{more})")
-    click.echo(f"  results:  {run_dir / 'results.csv'}")
-    if any(counts.get(s) for s in ("failed", "invalid", "not_sent")):
-        click.echo(f"  failures: {run_dir / 'failures.csv'}")
-        if counts.get("failed") or counts.get("not_sent"):
-            click.echo(f"  retry:    leadimport rerun {run_dir}")
+            example = examples.get(item["reason"])
+            such = f", e.g. {printable(example)}" if example else ""
+            click.echo(
+                f"    {item['count']:>6} × {printable(item['reason'])}  (rows {rows}{more}{such})"
+            )
+    click.echo(f"  results:  {printable(str(run_dir / RESULTS_FILE))}")
+    if failures:
+        click.echo(f"  failures: {printable(str(run_dir / FAILURES_FILE))}")
+    if (run_dir / REPORT_FILE).is_file():
+        click.echo(f"  report:   {printable(str(run_dir / REPORT_FILE))}")
+    if counts.get("failed") or counts.get("not_sent"):
+        click.echo(f"  retry:    leadimport rerun {printable(str(run_dir))}")
 
 
 def print_sheets(file: Path, fmt: str | None) -> None:
@@ -245,5 +263,8 @@ def print_schedule(results: Path, most: int = 40) -> None:
             if rec["payload"]:
                 when = json.loads(rec["payload"]).get("next_action_at", "")
             click.echo(
-                f"{rec['row']:>6}  {rec['caller_id']:<16} {when:<26} {rec['note'] or rec['error']}"
+                printable(
+                    f"{rec['row']:>6}  {rec['caller_id']:<16} {when:<26} "
+                    f"{rec['note'] or rec['error']}"
+                )
             )

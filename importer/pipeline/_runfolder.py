@@ -26,9 +26,9 @@ from urllib.parse import urlsplit
 
 import pandas as pd
 
-from importer.clean import RowStatus
+from importer.clean import RowStatus, hide_values
 from importer.config import MappingConfig, SendConfig, TokenSource, load_mapping
-from importer.errors import ConfigError, ExitStatus, OutputError, Setting, mention
+from importer.errors import ConfigError, ExitStatus, OutputError, Setting, mention, printable
 from importer.pipeline._jobs import FirstPass, Job, Progress, Source, Window, built_chunks
 from importer.read import Table, find_column
 from importer.record import (
@@ -242,12 +242,13 @@ class Recorder:
         answered = _HTTP_STATUS.match(reason)
         status = int(answered.group(1)) if answered else None
         self.journal.retried(row, attempt, status, self._latency_ms(row), delay_s)
-        log.info("row %d: %s; attempt %d in %.1f s", row, reason, attempt + 1, delay_s)
+        log.info("row %d: %s; attempt %d in %.1f s", row, hide_values(reason), attempt + 1, delay_s)
         self.progress.retry()
 
     def finished(self, result: Result) -> None:
         pending = self.pending.pop(result.row, None)
         ms = self._latency_ms(result.row)
+        error = printable(result.error)  # the endpoint's words: they may hold ESC sequences
         self.journal.finished(
             Outcome(
                 row=result.row,
@@ -255,7 +256,7 @@ class Recorder:
                 status=result.status.value,
                 http_status=result.http_status,
                 attempts=result.attempts,
-                error=result.error,
+                error=error,
                 lead_id=result.lead_id,
                 trackdrive_number_plain=result.trackdrive_number_plain,
                 sms_number_plain=result.sms_number_plain,
@@ -265,7 +266,7 @@ class Recorder:
         if self.ledger is not None and pending and result.status.value == "success":
             self.ledger.record(pending[0], pending[1], self.run_dir)
         if result.status.value != "success":
-            log.info("row %d: %s: %s", result.row, result.status.value, result.error)
+            log.info("row %d: %s: %s", result.row, result.status.value, hide_values(error))
         self.progress.advance(result.status.value)
         self._done += 1
         now = time.monotonic()
@@ -394,7 +395,10 @@ def make_summary(
     extra: dict[str, Any] | None = None,
 ) -> Summary:
     counts = dict(writer.tally.counts)
-    aborted = report.aborted if report else None
+    top_reasons = writer.tally.top_reasons()
+    examples = {r["reason"]: writer.tally.examples.get(r["reason"]) for r in top_reasons}
+    # The endpoint's words (an abort reason quotes them) go to summary.json: escaped, no value.
+    aborted = printable(hide_values(report.aborted)) if report and report.aborted else None
     interrupted = report.interrupted if report else False
     return Summary(
         command=job.command,
@@ -406,7 +410,7 @@ def make_summary(
         rows=writer.tally.rows,
         counts=counts,
         blank_rows=blank_rows,
-        top_reasons=writer.tally.top_reasons(),
+        top_reasons=top_reasons,
         started_at=started_at,
         finished_at=now_iso(),
         duration_s=round(time.monotonic() - started, 3),
@@ -417,11 +421,20 @@ def make_summary(
         interrupted=interrupted,
         exit_code=_exit_code(counts, aborted, interrupted),
         extra=extra or {},
+        examples={r: e for r, e in examples.items() if e is not None},
     )
 
 
 def now_iso() -> str:
     return datetime.now(UTC).astimezone().isoformat(timespec="seconds")
+
+
+class PrintableFormatter(logging.Formatter):
+    """Log lines with every control character written as ``\\xNN``: one line per event, and
+    nothing a terminal showing the log (``tail -f``, ``less -R``) would obey."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record))
 
 
 class LogFile(logging.FileHandler):
@@ -465,7 +478,7 @@ def make_private(run_dir: Path) -> None:
 def log_file_handler(path: Path) -> logging.Handler:
     """A handler appending plain, timestamped log lines to ``path``; OSError if it can't."""
     handler = LogFile(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter(LOG_FORMAT, "%Y-%m-%d %H:%M:%S"))
+    handler.setFormatter(PrintableFormatter(LOG_FORMAT, "%Y-%m-%d %H:%M:%S"))
     return handler
 
 
@@ -496,6 +509,6 @@ def log_summary(summary: Summary) -> None:
         summary.exit_code,
     )
     if summary.aborted:
-        log.error("aborted: %s", summary.aborted)
+        log.error("aborted: %s", hide_values(summary.aborted))
     for item in summary.top_reasons:
         log.info("  %d x %s (rows %s)", item["count"], item["reason"], item["rows"])

@@ -4,24 +4,34 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from importer.record._results import Summary
+from importer.clean import hide_values
+from importer.errors import printable
+from importer.record._report import REPORT_FILE
+from importer.record._results import RESULTS_FILE, Summary
 
 
 def summary_text(summary: Summary) -> str:
-    """One line for a chat channel: file, counts, where the results are."""
+    """One line for a chat channel: file, counts, where the results and the report are.
+
+    It holds no cell value (the abort reason's quoted values are hidden) and no control
+    character: a chat client may show it on a terminal.
+    """
     counts = ", ".join(f"{k} {v}" for k, v in sorted(summary.counts.items()) if v) or "no rows"
     state = ""
     if summary.aborted:
-        state = f" ABORTED: {summary.aborted}."
+        state = f" ABORTED: {hide_values(summary.aborted)}."
     elif summary.interrupted:
         state = " INTERRUPTED."
-    return (
+    run_dir = Path(summary.run_dir).absolute()
+    return printable(
         f"leadimport {summary.command} {summary.input}: {counts}.{state} "
-        f"Exit {summary.exit_code}. Results: {summary.run_dir}/results.csv"
+        f"Exit {summary.exit_code}. Results: {run_dir / RESULTS_FILE}. "
+        f"Report: {run_dir / REPORT_FILE}"
     )
 
 
@@ -41,7 +51,7 @@ def notify(
     """
     unusable = unusable or []
     lines = [summary_text(s) for s in summaries]
-    lines += [f"leadimport: {name} NOT IMPORTED: {reason}" for name, reason in unusable]
+    lines += [printable(f"leadimport: {name} NOT IMPORTED: {reason}") for name, reason in unusable]
     body: dict[str, Any] = {"text": "\n".join(lines)}
     if len(summaries) == 1 and not unusable:
         body["summary"] = json.loads(summaries[0].to_json())

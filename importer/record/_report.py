@@ -30,6 +30,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import jinja2
+import markupsafe
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -37,7 +38,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.json as pa_json
 
-from importer.errors import ConfigError, OutputError
+from importer.errors import ConfigError, OutputError, printable
 from importer.record._journal import JOURNAL_FILE, RUN_FILE, Journal
 from importer.record._results import (
     ERROR_SEPARATOR,
@@ -573,6 +574,12 @@ def _duration(seconds: float) -> str:
 # ---------------------------------------------------------------- the page
 
 
+def _printable_text(value: Any) -> Any:
+    if isinstance(value, str) and not isinstance(value, markupsafe.Markup):
+        return printable(value)
+    return value
+
+
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("importer.record", "templates"),
@@ -580,6 +587,9 @@ def _environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        # HTML escaping leaves control characters be: a file name, the endpoint's words or a
+        # column's name can hold ESC sequences, which a terminal showing the page obeys.
+        finalize=_printable_text,
     )
     env.filters["num"] = lambda v: f"{v:,}" if isinstance(v, int) else v
     env.filters["duration"] = _duration

@@ -20,9 +20,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
-from importer.clean import FAILURE_COLUMNS, TOKEN_HIDDEN, text_array, text_series
+from importer.clean import (
+    FAILURE_COLUMNS,
+    TOKEN_HIDDEN,
+    first_value,
+    hide_values,
+    text_array,
+    text_series,
+)
 from importer.clean import TEXT as _TEXT
-from importer.errors import OutputError
+from importer.errors import OutputError, printable
 
 RESULT_COLUMNS = [
     "row",
@@ -43,7 +50,6 @@ SUMMARY_FILE = "summary.json"
 
 _FORMULA_START = r"^[=@+\-\t\r]"
 _PLAIN_NUMBER = r"[+-]?\d+(?:[.,]\d+)?"
-_QUOTED_VALUE = re.compile(r"(?<=: )'[^']*'")
 _ROW_NUMBER = re.compile(r"\brow \d+")
 _SINCE = re.compile(r"unchanged since .*")
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -81,10 +87,15 @@ def _utf8(value: object) -> object:
 
 
 def error_reason(error: str) -> str:
-    """Group errors by their shape: the first problem, its cell value and numbers elided."""
-    first = error.split(ERROR_SEPARATOR)[0]
+    """Group errors by their shape: the first problem, its cell value and numbers elided.
+
+    A reason holds no cell value and no control character: it goes to summary.json, the
+    logs, the webhook and the report. Values are hidden before the split, as one may hold
+    the separator.
+    """
+    first = hide_values(error).split(ERROR_SEPARATOR)[0]
     first = _ROW_NUMBER.sub("row N", _SINCE.sub("unchanged since the last run", first))
-    return _QUOTED_VALUE.sub("'…'", first)
+    return printable(first)
 
 
 @dataclass(slots=True)
@@ -94,6 +105,7 @@ class Tally:
     counts: Counter[str] = field(default_factory=Counter)
     reasons: Counter[str] = field(default_factory=Counter)
     reason_rows: dict[str, list[int]] = field(default_factory=dict)
+    examples: dict[str, str] = field(default_factory=dict)  # reason -> a value, for a console
     rows: int = 0
 
     def add(self, frame: pd.DataFrame) -> None:
@@ -109,6 +121,8 @@ class Tally:
             listed = self.reason_rows.setdefault(reason, [])
             if len(listed) < 5:
                 listed.append(int(row))
+            if reason not in self.examples and (value := first_value(str(error))):
+                self.examples[reason] = value  # already cut and escaped by clean
 
     def top_reasons(self, n: int = 5) -> list[dict[str, Any]]:
         """The ``n`` most common failure reasons with a few row numbers each."""
@@ -240,10 +254,15 @@ class Summary:
     interrupted: bool = False
     exit_code: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    # An offending value per top reason (cut and escaped), for a console only: it is a
+    # lead's personal data, so it is never written (to_json), logged or posted.
+    examples: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def to_json(self) -> str:
-        """The summary as pretty JSON."""
-        return json.dumps(asdict(self), indent=2, sort_keys=False) + "\n"
+        """The summary as pretty JSON (without ``examples``)."""
+        data = asdict(self)
+        del data["examples"]
+        return json.dumps(data, indent=2, sort_keys=False) + "\n"
 
 
 def write_summary(run_dir: Path, summary: Summary) -> Path:
