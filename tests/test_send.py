@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import html
+import json
 import logging
 import math
 import shutil
@@ -16,10 +18,11 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus, urlencode
 
 import pytest
 from aiohttp import web
+from yarl import URL
 
 import importer.send._pool as pool
 from importer.errors import ConfigError
@@ -977,6 +980,50 @@ async def test_the_token_never_appears_in_results_reasons_or_logs(
     client_logs = [r.getMessage() for r in caplog.records if r.name != "aiohttp.access"]
     assert client_logs  # the abort was logged
     assert_no_token(recorder, report, *client_logs)
+
+
+def _json_escaped(token: str) -> str:
+    """As Rails' to_json writes it: ``&``, ``<``, ``>`` as \\u escapes (and PHP's ``\\/``)."""
+    text = json.dumps(token)[1:-1]
+    return text.replace("&", "\\u0026").replace("/", "\\/").replace("+", "\\u002B")
+
+
+# Every form a server might echo the token in (TOKEN holds ``/ + space & =``).
+ECHOES = {
+    "as sent": lambda t: t,
+    "upper case": str.upper,
+    "percent, every character": lambda t: quote(t, safe=""),
+    "percent, lower-case hex": lambda t: quote(t, safe="").lower(),
+    "percent, slashes kept": quote,
+    "percent twice": lambda t: quote(quote(t, safe=""), safe=""),
+    "plus for space": quote_plus,
+    "form body": lambda t: urlencode({"lead_token": t}).partition("=")[2],
+    "as yarl encodes it": lambda t: URL("http://h/").with_query(lead_token=t).raw_query_string[11:],
+    "plus decoded as space": lambda t: t.replace("+", " "),
+    "JSON-escaped": _json_escaped,
+    "JSON, every character": lambda t: "".join(f"\\u{ord(c):04x}" for c in t),
+    "HTML-escaped": html.escape,
+    "HTML, decimal references": lambda t: "".join(f"&#{ord(c)};" for c in t),
+    "HTML, hex references": lambda t: "".join(f"&#X{ord(c):X};" for c in t),
+    "HTML, named": lambda t: (
+        t.replace("&", "&AMP;").replace("+", "&plus;").replace("=", "&equals;")
+    ),
+}
+
+
+@pytest.mark.parametrize("encode", ECHOES.values(), ids=list(ECHOES))
+async def test_the_token_is_scrubbed_in_every_encoding_a_server_echoes(
+    serve: Any, encode: Callable[[str], str]
+) -> None:
+    async def script(hit: Hit, request: web.Request) -> web.StreamResponse:
+        echo = encode(hit.query["lead_token"])
+        return web.json_response({"errors": {"lead_token": [f"<{echo}> is not valid"]}}, status=422)
+
+    _, url = await serve(script)
+    recorder = Recorder()
+    report = await send_rows(make_requests(1), settings(url), recorder)
+    assert recorder.results[1].error == "HTTP 422: lead_token: <[lead token]> is not valid"
+    assert_no_token(recorder, report)
 
 
 # -- pure functions --------------------------------------------------------------------------

@@ -226,11 +226,25 @@ def rerun(run_dir: Path, verbose: bool, quiet: bool, **send_kw: Any) -> None:
     from importer import pipeline
 
     options = make_send_options(**send_kw)
-    if options.endpoint:
-        warn_endpoint(options.endpoint, quiet)
-    summary = pipeline.rerun(run_dir, options, CliProgress(quiet))
+    endpoint = pipeline.rerun_endpoint(run_dir, options)  # refuses a host run.json gained
+    warn_endpoint(endpoint, quiet)
+    progress = _SendingTo(pipeline.endpoint_origin(endpoint), quiet)
+    summary = pipeline.rerun(run_dir, options, progress)
     print_summary(summary, quiet)
     sys.exit(summary.exit_code)
+
+
+class _SendingTo(CliProgress):
+    """Progress that first says where the rows go: run.json is a file anyone may edit."""
+
+    def __init__(self, origin: str, quiet: bool) -> None:
+        super().__init__(quiet)
+        self.origin = origin
+
+    def start(self, phase: str, total: int | None) -> None:
+        if phase == "send" and not self.quiet:
+            click.echo(f"rerun: sending to {self.origin}", err=True)
+        super().start(phase, total)
 
 
 @main.command()

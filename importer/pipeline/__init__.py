@@ -16,7 +16,9 @@ from importer.pipeline._demo import (
 )
 from importer.pipeline._flows import (
     SendOptions,
+    endpoint_origin,
     rerun,
+    rerun_endpoint,
     reschedule,
     run,
     validate,
@@ -66,7 +68,9 @@ __all__ = [
     "log",
     "make_run_dir",
     "phone_column",
+    "endpoint_origin",
     "rerun",
+    "rerun_endpoint",
     "reschedule",
     "run",
     "validate",

@@ -26,6 +26,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from yarl import URL
+
 from importer.clean import RescheduleSpec, RowStatus
 from importer.config import (
     DEFAULT_MAX_CONSECUTIVE_FAILURES,
@@ -261,7 +263,9 @@ def _execute(
         journal = Journal(run_dir)
         done, _ = journal.state()
         ledger = Ledger(ledger_path, endpoint) if ledger_path else None
-        journal.open(job.command, rate=settings.rate or 0)
+        # Where this run's requests go, recorded before the first one: rerun trusts run.json
+        # only as far as it agrees (a host edited into it would receive the token).
+        journal.open(job.command, rate=settings.rate or 0, endpoint=endpoint)
         progress.start("send", estimate_rows(job.source))
         try:
             recorder = Recorder(journal, progress, ledger, run_dir)
@@ -364,7 +368,7 @@ def rerun(
             f"(fingerprint {token_fingerprint(token)[:8]}… vs {recorded[:8]}…); "
             "pass the same token, or start a new run"
         )
-    endpoint = _endpoint(options, info.endpoint, f"{run_dir}: run.json: endpoint")
+    endpoint = _rerun_endpoint(run_dir, info, options)
     check_writable(run_dir)
     base = replace(
         options,
@@ -385,6 +389,39 @@ def rerun(
     ledger = Path(info.ledger) if info.ledger else None
     sha = info.input_sha256  # checked against the file above
     return _execute(job, run_dir, endpoint, settings, progress, handle_signals, ledger, {}, sha)
+
+
+def endpoint_origin(endpoint: str) -> str:
+    """Scheme, host and port of ``endpoint``: who receives its requests and the token."""
+    return str(URL(endpoint).origin())
+
+
+def rerun_endpoint(run_dir: Path, options: SendOptions = SendOptions()) -> str:
+    """The endpoint a rerun of ``run_dir`` sends to (the option's, else run.json's).
+
+    ConfigError when run.json names another host than the journal recorded for the run.
+    """
+    return _rerun_endpoint(run_dir, read_info(run_dir), options)
+
+
+def _rerun_endpoint(run_dir: Path, info: RunInfo, options: SendOptions) -> str:
+    endpoint = _endpoint(options, info.endpoint, f"{run_dir}: run.json: endpoint")
+    if options.endpoint:  # said by the person running it: nothing to check against
+        return endpoint
+    recorded = Journal(run_dir).endpoints()  # none in a journal from before they were
+    origin = endpoint_origin(endpoint)
+    if recorded and origin not in {endpoint_origin(e) for e in recorded}:
+        sent_to = endpoint_origin(recorded[-1])
+        raise ConfigError(
+            f"{run_dir}: run.json names the host {origin}, but this run sent to {sent_to} "
+            f"(run.json was edited?); nothing sent. To send to {sent_to} again pass "
+            f"{mention(Setting.ENDPOINT, recorded[-1])}; to send to {origin}, pass "
+            f"{mention(Setting.ENDPOINT, endpoint)}",
+            path=run_dir,
+            key="endpoint",
+            value=endpoint,
+        )
+    return endpoint
 
 
 def _literal_token(mapping_path: str | None, fingerprint: str | None) -> str | None:

@@ -8,7 +8,8 @@ costs a few microseconds where a commit costs tens, and the sender records two e
 request on its hot path.
 
 Events:
-    {"e": "run", "n": 1, "t": …, "command": "run", "rate": 10}  a run or rerun started
+    {"e": "run", "n": 1, "t": …, "command": "run", "rate": 10, "endpoint": "https://…"}
+                                                              a run or rerun started
     {"e": "start", "row": 7, "attempt": 1, "t": …}            a request is about to be sent
     {"e": "retry", "row": 7, "attempt": 1, "http_status": 503, "ms": 12.5, …}
                                                               an attempt failed; retried
@@ -17,7 +18,9 @@ Events:
 ``ms`` is the latency of the attempt that ends there (from its ``start``), ``http_status``
 of a retry is absent when no answer came (timeout, dropped connection). Both were added
 for the run report; a reader that does not know them ignores them (``state`` keeps only
-the ``Outcome`` fields), and journals written before them simply lack them.
+the ``Outcome`` fields), and journals written before them simply lack them. So does the run
+event's ``endpoint`` (where that run's requests went, recorded before its first request):
+``rerun`` checks ``run.json`` against it, and a journal without it checks nothing.
 """
 
 from __future__ import annotations
@@ -177,6 +180,22 @@ class Journal:
                 event = _loads(line)
                 if isinstance(event, dict):
                     yield event
+
+    def endpoints(self) -> list[str]:
+        """The endpoints the runs of this folder sent to, oldest first (none in old journals)."""
+        if not self.path.exists():
+            return []
+        found = []
+        with self.path.open("rb") as fh:
+            for line in fh:
+                if b'"run"' not in line:  # a cheap test first: a journal has a line per request
+                    continue
+                event = _loads(line)
+                if isinstance(event, dict) and event.get("e") == "run":
+                    endpoint = event.get("endpoint")
+                    if isinstance(endpoint, str):
+                        found.append(endpoint)
+        return found
 
     def state(self) -> tuple[dict[int, Outcome], set[int]]:
         """The latest outcome of every row, and the rows in flight when events stop.

@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import math
 import signal
 import sys
 import threading
@@ -67,7 +68,22 @@ async def _lead_request(request: web.Request) -> web.StreamResponse:
     """Judge one lead request, apply the configured faults, store, answer."""
     arrival, mono = time.time(), time.monotonic()
     state = request.app[STATE_KEY]
-    params, body_error = await read_params(request)
+    config = state.config
+    if (request.content_length or 0) > config.max_body_bytes:
+        return _refuse(request, state, arrival, 413)  # said up front: not read at all
+    try:
+        # One deadline for the whole body: a client dripping a byte a second must not
+        # hold a connection (and a file descriptor) for ever.
+        async with asyncio.timeout(config.idle_timeout_s):
+            if request.content_type == "multipart/form-data":
+                size = request.content_length or 0
+            else:
+                size = len(await request.read())  # kept by aiohttp; read_params reuses it
+            params, body_error = await read_params(request)
+    except web.HTTPRequestEntityTooLarge:  # chunked, or a Content-Length that lied
+        return _refuse(request, state, arrival, 413)
+    except TimeoutError:
+        return _refuse(request, state, arrival, 408)
     # Like Rails, query parameters count too, and the body's win.
     query = nest(request.query.items())
     token = query.pop("lead_token", None)
@@ -94,7 +110,9 @@ async def _lead_request(request: web.Request) -> web.StreamResponse:
         "email": merged.get("email"),
         "status": None,
         "committed": False,
-        "body": body,
+        # Small bodies only: the log is read back by tests, and must not hold megabytes each.
+        "body": body if size <= config.log_body_bytes else None,
+        "body_bytes": size,
         "query": query,
         "fault": None,
         "lead_id": None,
@@ -130,6 +148,39 @@ async def _lead_request(request: web.Request) -> web.StreamResponse:
             f"{now_iso(arrival)} {request.method} {request.path} {status} "
             f"caller_id={mask_token(caller_key)} {took:.1f}ms\n"
         )
+    return response
+
+
+_REFUSALS = {
+    408: "took too long to arrive",
+    413: "is too large",
+}
+
+
+def _refuse(request: web.Request, state: State, arrival: float, status: int) -> web.Response:
+    """Answer a request whose body could not be read (too large, too slow), and log it."""
+    state.log.append(
+        {
+            "t": arrival,
+            "path": request.path,
+            "caller_id": None,
+            "email": None,
+            "status": status,
+            "committed": False,
+            "body": None,
+            "body_bytes": request.content_length,
+            "query": {},
+            "fault": None,
+            "lead_id": None,
+        }
+    )
+    state.total += 1
+    state.by_status[str(status)] += 1
+    message = _REFUSALS[status]
+    if status == 413:
+        message += f" (at most {state.config.max_body_bytes} bytes)"
+    response = _error(status, {"body": [message]})
+    response.force_close()  # the rest of the body is unread: the connection is done
     return response
 
 
@@ -233,7 +284,7 @@ async def _reset(request: web.Request) -> web.Response:
 
 def create_app(config: SandboxConfig) -> web.Application:
     """Build the sandbox application; its SQLite file (if any) closes on app cleanup."""
-    app = web.Application()
+    app = web.Application(client_max_size=config.max_body_bytes)
     state = State(config)
     app[STATE_KEY] = state
     for path in LEAD_PATHS:
@@ -254,13 +305,50 @@ def create_app(config: SandboxConfig) -> web.Application:
 # --- runners --------------------------------------------------------------------------
 
 
+_ACCEPT_FAILED = "socket.accept() out of system resource"
+
+
+def _quiet_accept_errors(loop: asyncio.AbstractEventLoop) -> None:
+    """Say "out of file descriptors" once in 10 s, not a traceback per failed accept.
+
+    asyncio logs every failed accept with its traceback; with more connections than file
+    descriptors that is megabytes a minute, while the connections' idle timeout is what
+    frees them. Other errors still go to the default handler.
+    """
+    last = [-math.inf]
+
+    def handle(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if context.get("message") != _ACCEPT_FAILED:
+            loop.default_exception_handler(context)
+            return
+        if time.monotonic() - last[0] >= 10.0:
+            last[0] = time.monotonic()
+            sys.stderr.write(
+                "sandbox: out of file descriptors, new connections wait; "
+                "idle ones are closed after idle_timeout_s\n"
+            )
+
+    loop.set_exception_handler(handle)
+
+
 async def _start_site(
     config: SandboxConfig, host: str, port: int
 ) -> tuple[web.AppRunner, str, State]:
+    _quiet_accept_errors(asyncio.get_running_loop())
     app = create_app(config)
     # access_log=None: the sandbox writes its own lines, which mask caller_ids and never
     # include the query string (it carries the lead token).
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
+    # keepalive_timeout: aiohttp closes a connection idle that long, counting from its
+    # opening or its last answer, also when it has sent half a request's headers.
+    # lingering_time: how long the unread rest of a refused body (413, 408) is drained so
+    # the client sees the answer, before the connection is closed.
+    runner = web.AppRunner(
+        app,
+        access_log=None,
+        shutdown_timeout=2.0,
+        keepalive_timeout=config.idle_timeout_s,
+        lingering_time=min(1.0, config.idle_timeout_s),
+    )
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     try:

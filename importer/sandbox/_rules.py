@@ -233,6 +233,27 @@ async def read_params(request: web.Request) -> tuple[dict[str, Any] | None, str 
         body = json.loads(raw)
     except (UnicodeDecodeError, ValueError):
         return None, "is not valid JSON"
+    except RecursionError:  # the C decoder's answer to [[[[… a few thousand deep
+        return None, f"is nested too deeply (at most {MAX_DEPTH} levels)"
     if not isinstance(body, dict):
         return None, "must be a JSON object"
+    if _too_deep(body):
+        return None, f"is nested too deeply (at most {MAX_DEPTH} levels)"
     return body, None
+
+
+# A lead is two levels deep (``data``); anything far deeper would only strain whoever
+# copies or prints it later (the request log, /_sandbox/requests).
+MAX_DEPTH = 32
+
+
+def _too_deep(body: dict[str, Any]) -> bool:
+    """Whether ``body`` nests objects or arrays more than MAX_DEPTH levels (no recursion)."""
+    stack: list[tuple[Any, int]] = [(body, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return True
+        children = value.values() if isinstance(value, dict) else value
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False

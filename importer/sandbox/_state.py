@@ -43,7 +43,14 @@ class SandboxConfig:
     seed: int | None = None
     db: Path | None = None  # SQLite file; None = in memory
     quiet: bool = True  # per-request log lines on stderr when False
-    request_log_limit: int = 1_000_000  # oldest entries of /_sandbox/requests are dropped
+    # /_sandbox/requests is a ring: the oldest entries go. 20,000 is 20 times what any test
+    # reads back, and with bodies over log_body_bytes not kept, at most ~100 MB.
+    request_log_limit: int = 20_000
+    log_body_bytes: int = 4096  # a bigger body is judged, then logged as None (body_bytes: N)
+    max_body_bytes: int = 1024 * 1024  # a bigger body is refused with 413, unread
+    # A connection that has not sent a whole request (headers and body) this long after it
+    # opened or after its last answer is closed; a body still arriving gets a 408.
+    idle_timeout_s: float = 10.0
 
     def __post_init__(self) -> None:
         """Refuse settings that cannot describe a service (raises ValueError)."""
@@ -69,6 +76,10 @@ class SandboxConfig:
             raise ValueError("fail_rate + drop_rate + commit_then_fail_rate must not exceed 1")
         if self.request_log_limit < 1:
             raise ValueError("request_log_limit must be at least 1")
+        if self.log_body_bytes < 0 or self.max_body_bytes < 1:
+            raise ValueError("log_body_bytes must be 0 or more, max_body_bytes at least 1")
+        if not self.idle_timeout_s > 0:
+            raise ValueError("idle_timeout_s must be greater than 0")
 
 
 # --- state ----------------------------------------------------------------------------

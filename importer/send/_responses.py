@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import email.utils
 import errno
-import json
+import functools
+import html.entities
 import math
 import re
 from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import quote, quote_plus
 
 import aiohttp
 import orjson
@@ -27,22 +27,57 @@ _MAX_ERROR_CHARS = 300
 def scrub(text: str, token: str) -> str:
     """``text`` without the token in any form a server may echo it in.
 
-    As written, percent- or form-encoded, JSON-escaped, or as yarl put it in the query
-    string; ignoring case, so ``%2f`` and ``%2F`` both go.
+    Each character of the token may come back as itself or encoded: percent-encoded (also
+    twice, and ``%uXXXX``), ``+`` for a space and a space for ``+`` (form encoding),
+    JSON-escaped (``\\u0026``, ``\\/``), or as an HTML character reference (``&amp;``,
+    ``&#38;``, ``&#x26;``); a server may mix them (yarl encodes ``+`` but not ``/``), so
+    every character is matched on its own. Case is ignored throughout (``%2f``, ``\\u002B``).
     """
     if not token:
         return text
-    query = URL("http://h/").with_query(lead_token=token).raw_query_string.partition("=")[2]
-    forms = {
-        token,
-        quote(token, safe=""),
-        quote(token),
-        quote_plus(token),
-        query,
-        json.dumps(token)[1:-1],
-    }
-    pattern = "|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True) if f)
-    return re.sub(pattern, "[lead token]", text, flags=re.IGNORECASE)
+    return _token_pattern(token).sub("[lead token]", text)
+
+
+@functools.lru_cache(maxsize=64)
+def _token_pattern(token: str) -> re.Pattern[str]:
+    return re.compile("".join(_char_pattern(char) for char in token), re.IGNORECASE)
+
+
+def _char_pattern(char: str) -> str:
+    """Every way one character of the token may be written in an echo."""
+    code = ord(char)
+    forms = {re.escape(char)}
+    forms.add("".join(f"%(?:25)?{byte:02x}" for byte in char.encode("utf-8", "surrogatepass")))
+    forms.add(f"%u{code:04x}" if code <= 0xFFFF else re.escape(char))
+    units = char.encode("utf-16-be", "surrogatepass")
+    forms.add("".join(f"\\\\u{units[i]:02x}{units[i + 1]:02x}" for i in range(0, len(units), 2)))
+    forms.add(f"&#0*{code};")
+    forms.add(f"&#x0*{code:x};")
+    forms.update(re.escape(f"&{name}") for name in _ENTITY_NAMES.get(char, ()))
+    forms.update(_EXTRA_FORMS.get(char, ()))
+    return "(?:" + "|".join(sorted(forms, key=len, reverse=True)) + ")"
+
+
+# HTML's named references for a character (``&amp;``, ``&AMP;``, ``&plus;``…); the
+# names without a semicolon (``&amp``) are the ones browsers also read.
+def _entity_names() -> dict[str, list[str]]:
+    names: dict[str, list[str]] = {}
+    for name, value in html.entities.html5.items():
+        if len(value) == 1:
+            names.setdefault(value, []).append(name)
+    return names
+
+
+_ENTITY_NAMES = _entity_names()
+# A space may come back as ``+`` (form encoding) and a ``+`` as a space (a form decoder
+# reading a raw ``+``); JSON may escape ``/`` and ``"`` and ``\``.
+_EXTRA_FORMS: dict[str, tuple[str, ...]] = {
+    " ": (re.escape("+"),),
+    "+": (" ",),
+    "/": (re.escape("\\/"),),
+    '"': (re.escape('\\"'),),
+    "\\": (re.escape("\\\\"),),
+}
 
 
 def without_query(url: str) -> str:
