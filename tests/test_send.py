@@ -1180,14 +1180,20 @@ def test_parse_response(
     assert parse_response(status, reason, body) == expected
 
 
-def test_parse_response_clips_long_messages() -> None:
-    ok_, error, *_ = parse_response(422, "", b'{"errors":{"x":"' + b"y" * 1000 + b'"}}')
-    assert (
-        not ok_
-        and len(error) == 300
-        and error.startswith("HTTP 422: x: yyy")
-        and error.endswith("…")
-    )
+async def test_long_messages_are_cut_after_the_token_is_scrubbed(serve: Any) -> None:
+    # The token straddles the 300th character: cut first, its first half would survive.
+    async def script(hit: Hit, request: web.Request) -> web.StreamResponse:
+        filler = "y" * (300 - len("HTTP 422: x: ") - 5)
+        return web.json_response({"errors": {"x": filler + hit.query["lead_token"]}}, status=422)
+
+    _, url = await serve(script)
+    recorder = Recorder()
+    report = await send_rows(make_requests(1), settings(url), recorder)
+    error = recorder.results[1].error
+    assert len(error) == 300 and error.startswith("HTTP 422: x: yyy") and error.endswith("…")
+    assert TOKEN[:5] not in error
+    assert error.endswith("y[lea…")  # the placeholder is what the cut shortens
+    assert_no_token(recorder, report)
 
 
 @pytest.mark.parametrize(

@@ -53,6 +53,7 @@ from importer.config import (
 from importer.errors import ConfigError
 from importer.send._limiter import Limiter
 from importer.send._responses import (
+    clip_error,
     describe_failure,
     describe_gave_up,
     describe_too_large,
@@ -444,7 +445,7 @@ class _Sender:
                     retry_after = parse_retry_after(header)
                 elif 300 <= status < 400 and location:
                     error += f": the endpoint redirects to {without_query(location)}"
-            error = scrub(error, request.token)
+            error = clip_error(scrub(error, request.token))  # scrubbed whole, then cut
             if not retryable:
                 return Result(row, SendStatus.FAILED, status, attempt, error, "", "", "")
             if attempt >= settings.max_attempts:

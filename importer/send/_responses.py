@@ -288,4 +288,12 @@ def _phrase(status: int) -> str:
 
 
 def _clip(text: str) -> str:
+    # Generous here: the sender scrubs the token out and only then cuts to its final
+    # length (clip_error), so a token is never cut in two and half of it kept.
+    limit = _MAX_ERROR_CHARS * 20
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def clip_error(text: str) -> str:
+    """An error message cut to the length results.csv and logs carry."""
     return text if len(text) <= _MAX_ERROR_CHARS else text[: _MAX_ERROR_CHARS - 1] + "…"
