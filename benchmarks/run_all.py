@@ -7,7 +7,14 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ["bench_validate.py", "bench_run.py", "bench_send_core.py", "bench_sandbox.py"]
+SCRIPTS = [
+    "bench_validate.py",
+    "bench_run.py",
+    "bench_send_core.py",
+    "bench_sandbox.py",
+    "bench_report.py",
+    "bench_journal.py",
+]
 
 
 def main() -> int:
