@@ -20,19 +20,18 @@ import argparse
 import asyncio
 import csv
 import json
-import os
-import resource
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
-import time
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import Outcome
+from common import run_limited as limited  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "mappings" / "example.yaml"
@@ -219,55 +218,12 @@ def command(server: HostileServer, case: Case, leads: Path, out: Path) -> list[s
     return cmd
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """One child run: wall time, peak RSS, how it ended, and its stderr."""
-
-    seconds: float
-    peak_mb: float
-    status: str  # "exit N", "killed after N s", or a signal's name
-    stderr: str
-
-
 def run_limited(
     cmd: list[str], *, limit_bytes: int, timeout_s: float, tree: Path = ROOT
 ) -> Outcome:
-    """Run ``cmd`` under RLIMIT_AS; kill it after ``timeout_s``; peak RSS from wait4."""
-
-    def limit() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (limit_bytes, limit_bytes))
-
-    with tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(
-            cmd,
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-            preexec_fn=limit,
-            cwd=tree,  # `python -m` puts the working folder first on sys.path
-            env={**os.environ, "PYTHONPATH": str(tree)},
-            start_new_session=True,
-        )
-        killed = False
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.perf_counter() - start > timeout_s and not killed:
-                os.killpg(proc.pid, signal.SIGKILL)
-                killed = True
-            time.sleep(0.02)
-        seconds = time.perf_counter() - start
-        proc.returncode = code = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
-        err.seek(0)
-        stderr = err.read().decode("utf-8", "replace")
-    if killed:
-        how = f"killed after {timeout_s:g} s"
-    elif code < 0:
-        how = signal.Signals(-code).name
-    else:
-        how = f"exit {code}"
-    return Outcome(seconds, usage.ru_maxrss / 1024, how, stderr)
+    """``common.run_limited`` in ``tree`` (``python -m`` puts the working folder first)."""
+    env = {"PYTHONPATH": str(tree)}
+    return limited(cmd, limit_bytes=limit_bytes, timeout_s=timeout_s, env=env, cwd=tree)
 
 
 def read_results(out: Path) -> list[dict[str, str]]:

@@ -2,7 +2,7 @@
 
 Each input is generated here, small on disk (the 100 MB cell is a sparse file), and run
 through the real command in a child process under an address-space limit and a timeout
-(``run_limited`` of hostile_workbooks.py), so the machine survives an old tree:
+(``run_limited`` of common.py), so the machine survives an old tree:
 
     python benchmarks/hostile_inputs.py                      # this tree: time, peak RSS
     python benchmarks/hostile_inputs.py --tree /tmp/before   # an older checkout
@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from hostile_workbooks import Outcome, run_limited  # noqa: E402
+from common import Outcome, run_limited  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "mappings" / "example.yaml"

@@ -18,19 +18,16 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
 import random
-import resource
-import signal
 import struct
-import subprocess
 import sys
 import tempfile
-import time
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import run_limited  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "mappings" / "example.yaml"
@@ -293,67 +290,6 @@ def write_hostile(name: str, folder: Path) -> Path:
     """Generate the hostile workbook ``name`` (a key of HOSTILE) into ``folder``."""
     writer, _ = HOSTILE[name]
     return writer(folder / name)
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """One child run: wall time, peak RSS, exit status, the last line on stderr and all of it."""
-
-    seconds: float
-    peak_mb: float
-    status: str
-    message: str
-    stderr: str
-
-
-def run_limited(
-    cmd: list[str],
-    *,
-    limit_bytes: int,
-    timeout_s: float,
-    env: dict[str, str] | None = None,
-    cwd: Path | None = None,
-) -> Outcome:
-    """Run ``cmd`` under RLIMIT_AS; kill it after ``timeout_s``; peak RSS from wait4."""
-
-    def limit() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (limit_bytes, limit_bytes))
-
-    with tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(
-            cmd,
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-            preexec_fn=limit,
-            env={**os.environ, **(env or {})},
-            cwd=cwd,
-            start_new_session=True,
-        )
-        killed = False
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.perf_counter() - start > timeout_s and not killed:
-                os.killpg(proc.pid, signal.SIGKILL)
-                killed = True
-            time.sleep(0.02)
-        seconds = time.perf_counter() - start
-        proc.returncode = code = os.waitstatus_to_exitcode(status)
-        err.seek(0)
-        stderr = err.read().decode("utf-8", "replace")
-        lines = stderr.strip().splitlines()
-    if killed:
-        outcome = f"killed after {timeout_s:.0f} s"
-    elif code < 0:
-        outcome = f"{signal.Signals(-code).name} (exit {128 - code})"
-    else:
-        outcome = f"exit {code}"
-    last = lines[-1] if lines else ""
-    if any("MemoryError" in line for line in lines):
-        last = "MemoryError: " + last
-    return Outcome(seconds, usage.ru_maxrss / 1024, outcome, last, stderr)
 
 
 def main() -> int:

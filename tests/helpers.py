@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
+import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from click.testing import CliRunner
@@ -35,3 +38,16 @@ def read_results(run_dir: Path, name: str = "results.csv") -> list[dict[str, str
     """The rows of a run folder's results.csv (or another CSV in it)."""
     with (run_dir / name).open(newline="", encoding="utf-8") as fh:
         return list(csv.DictReader(fh))
+
+
+def load_benchmark(name: str) -> ModuleType:
+    """A script of benchmarks/ as a module, for the generators and runners tests share."""
+    folder = str(ROOT / "benchmarks")
+    if folder not in sys.path:  # the scripts import each other and common.py
+        sys.path.insert(0, folder)
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module

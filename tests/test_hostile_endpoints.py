@@ -11,18 +11,15 @@ Retry-After, so it fails these by construction.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 from aiohttp import web
-from helpers import ROOT, invoke, read_results
+from helpers import invoke, load_benchmark, read_results
 
 from importer.config import DEFAULT_MAX_RETRY_WAIT_S, MAX_ANSWER_BYTES
 from importer.errors import ConfigError
@@ -33,17 +30,7 @@ TIMEOUT_S = 40
 TOO_LARGE = "HTTP 200: the answer is larger than 1 MiB; not read"
 
 
-def _hostile_module() -> ModuleType:
-    path = ROOT / "benchmarks" / "hostile_endpoints.py"
-    spec = importlib.util.spec_from_file_location("hostile_endpoints", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["hostile_endpoints"] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-hostile = _hostile_module()
+hostile = load_benchmark("hostile_endpoints")
 
 
 @pytest.fixture(scope="module")

@@ -10,33 +10,20 @@ CLI, against the sandbox where something is sent.
 from __future__ import annotations
 
 import csv
-import importlib.util
 import os
 import stat
-import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
-from helpers import HEADER, ROOT, invoke, read_results
+from helpers import HEADER, ROOT, invoke, load_benchmark, read_results
 
 LIMIT = 3 << 29  # 1.5 GiB of address space: a plain validate needs about 0.75 GiB
 TIMEOUT_S = 60
 
 
-def _module(name: str) -> ModuleType:
-    path = ROOT / "benchmarks" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-hostile = _module("hostile_inputs")
+hostile = load_benchmark("hostile_inputs")
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,6 @@ preflight, each one aborted the process (a Rust allocation failure) or took 2-10
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import shutil
 import sys
@@ -16,11 +15,10 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
-from helpers import EXAMPLE, ROOT
+from helpers import EXAMPLE, ROOT, load_benchmark
 
 from importer.sandbox import SandboxServer
 
@@ -28,17 +26,7 @@ LIMIT = 3 << 30  # bytes of address space for each child
 TIMEOUT_S = 120
 
 
-def _hostile_module() -> ModuleType:
-    path = ROOT / "benchmarks" / "hostile_workbooks.py"
-    spec = importlib.util.spec_from_file_location("hostile_workbooks", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["hostile_workbooks"] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-hostile = _hostile_module()
+hostile = load_benchmark("hostile_workbooks")
 
 
 def validate(path: Path, tmp_path: Path) -> tuple[int, list[str]]:
