@@ -34,3 +34,26 @@ def sandbox_factory() -> Iterator[Callable[..., SandboxServer]]:
 
 
 # --- end sandbox fixtures ---
+
+
+# --- the network route (owned by the proxy work) ---
+_ROUTE_VARIABLES = (
+    "http_proxy",
+    "HTTP_PROXY",
+    "https_proxy",
+    "HTTPS_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+    "no_proxy",
+    "NO_PROXY",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+)
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy_from_the_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The importer honours HTTPS_PROXY, NO_PROXY and SSL_CERT_FILE; the sandbox on 127.0.0.1
+    must not be sent to a proxy that the machine running the tests happens to set."""
+    for name in _ROUTE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)

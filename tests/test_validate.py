@@ -313,10 +313,11 @@ def test_a_token_left_hidden_in_failures_csv_is_an_invalid_row(tmp_path: Path) -
         "Token: the lead token was hidden when failures.csv was written; "
         "type this row's token back into the cell"
     )
-    # Its own failures.csv replaces the old row and error columns instead of adding more.
+    # Its own failures.csv replaces the old row and error columns instead of adding more,
+    # and links each row to the first file's with original_row.
     header, *rows = _failures_text(tmp_path / "run")
-    assert header == ["row", "error", "Token", "Phone", "E-mail", "Plan"]
-    assert rows == [["2", results[0]["error"], "(hidden: lead token)", "312-555-0102", "",
+    assert header == ["row", "error", "original_row", "Token", "Phone", "E-mail", "Plan"]
+    assert rows == [["2", results[0]["error"], "4", "(hidden: lead token)", "312-555-0102", "",
                      "bronze"]]  # fmt: skip
 
 

@@ -23,6 +23,7 @@ from importer.clean._normalize import (
 )
 from importer.clean._payload import (
     FAILURE_COLUMNS,
+    ORIGINAL_ROW,
     TEXT,
     TOKEN_HIDDEN,
     BoundField,
@@ -31,6 +32,7 @@ from importer.clean._payload import (
     RowStatus,
     bind,
     build_rows,
+    failure_columns,
     json_strings,
     text_array,
     text_series,
@@ -62,6 +64,8 @@ __all__ = [
     "BoundField",
     "DuplicateTracker",
     "FAILURE_COLUMNS",
+    "ORIGINAL_ROW",
+    "failure_columns",
     "Normalized",
     "Plan",
     "RescheduleBuilder",

@@ -125,7 +125,7 @@ def bind(mapping: MappingConfig, table: Table, token: str | None) -> Plan:
     if mapping.include_unmapped_columns:
         taken = {d.spec.name for d in data}
         # A failures.csv imported again: its row and error columns are ours, not the lead's.
-        ours = len(FAILURE_COLUMNS) if tuple(table.headers[:2]) == FAILURE_COLUMNS else 0
+        ours = failure_columns(table.headers)
         for i, (header, label) in enumerate(zip(table.headers, table.columns, strict=True)):
             if label in used or label == token_label or i < ours:
                 continue
@@ -170,6 +170,14 @@ _EMPTY = pa.scalar("", _TEXT)
 # before the original ones; both are recognised when that file is imported again.
 TOKEN_HIDDEN = "(hidden: lead token)"
 FAILURE_COLUMNS = ("row", "error")
+ORIGINAL_ROW = "original_row"  # after them in a re-import's failures: the first file's row
+
+
+def failure_columns(headers: list[str]) -> int:
+    """How many leading columns of a failures file imported again are ours, not the lead's."""
+    if tuple(headers[:2]) != FAILURE_COLUMNS:
+        return 0
+    return 3 if headers[2:3] == [ORIGINAL_ROW] else 2
 
 
 def _text(value: str) -> pa.Scalar:

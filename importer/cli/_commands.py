@@ -13,6 +13,7 @@ from importer.cli._console import (
     CliProgress,
     confirm_large_send,
     confirm_repeat,
+    print_settled,
     print_sheets,
     print_summary,
     warn_endpoint,
@@ -20,7 +21,6 @@ from importer.cli._console import (
 from importer.cli._options import (
     ReadOptions,
     batch_options,
-    expand_files,
     handle_errors,
     input_options,
     make_send_options,
@@ -165,7 +165,7 @@ def run(
         warn_endpoint(endpoint, quiet)
     watcher = CliWatcher(endpoint, yes, quiet, ask_repeat=not skip_unchanged)
     result = pipeline.run_files(
-        expand_files(files),
+        files,
         mapping_path,
         options,
         reading.source,
@@ -181,6 +181,8 @@ def run(
         click.echo(
             f"leadimport: warning: could not notify {notify_url}: {result.notify_error}", err=True
         )
+    if result.error is not None:
+        raise result.error
     sys.exit(result.exit_code)
 
 
@@ -225,6 +227,9 @@ def rerun(run_dir: Path, verbose: bool, quiet: bool, **send_kw: Any) -> None:
     """
     from importer import pipeline
 
+    settled = pipeline.settled_run(run_dir, token=send_kw.get("lead_token"))
+    if settled is not None:  # nothing to send: no token needed, no request
+        sys.exit(print_settled(run_dir, settled, quiet))
     options = make_send_options(**send_kw)
     endpoint = pipeline.rerun_endpoint(run_dir, options)  # refuses a host run.json gained
     warn_endpoint(endpoint, quiet)

@@ -31,6 +31,9 @@ def _fixed_size(stream: Any) -> os.terminal_size | None:
     return shutil.get_terminal_size()
 
 
+_UNTIMED = frozenset({"invalid", "skipped"})  # judged here, no request: no part of the speed
+
+
 class CliProgress:
     """A tqdm bar on a terminal; a plain log line every 10 s otherwise (cron)."""
 
@@ -45,10 +48,12 @@ class CliProgress:
         self.total: int | None = None
         self.t0 = time.monotonic()
         self.last_log = self.t0
+        self.untimed = 0  # rows counted without a request answered in this run
+        self.every_s = float(os.environ.get("LEADIMPORT_PROGRESS_EVERY", "10"))
 
     def start(self, phase: str, total: int | None) -> None:
         self.phase, self.total = phase, total
-        self.counts, self.retries = {}, 0
+        self.counts, self.retries, self.untimed = {}, 0, 0
         self.t0 = self.last_log = time.monotonic()
         if self.quiet or phase != "send":
             return
@@ -82,24 +87,41 @@ class CliProgress:
             f"invalid {c.get('invalid', 0)} · retries {self.retries}"
         )
 
-    def advance(self, status: str) -> None:
+    def advance(self, status: str, earlier: bool = False) -> None:
+        # Rows an earlier run settled, and rows judged without a request (invalid,
+        # skipped), count toward the total but not toward the speed or the ETA.
+        timed = not earlier and status not in _UNTIMED
         self.counts[status] = self.counts.get(status, 0) + 1
+        if not timed:
+            self.untimed += 1
         if self.bar is not None:
-            self.bar.update(1)
-            if sum(self.counts.values()) % 50 == 0:
+            if timed:
+                self.bar.set_postfix_str(self._live(), refresh=False)
+                self.bar.update(1)
+            else:  # tqdm's `initial` is what a resumed bar does not time
+                self.bar.n += 1
+                self.bar.last_print_n += 1
+                self.bar.initial += 1
                 self.bar.set_postfix_str(self._live(), refresh=False)
         elif not self.quiet and self.phase == "send":
             now = time.monotonic()
-            if now - self.last_log >= 10:
+            if now - self.last_log >= self.every_s:
                 self.last_log = now
-                done = sum(self.counts.values())
-                rate = done / max(now - self.t0, 1e-9)
-                of = f"/{self.total}" if self.total else ""
-                stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-                click.echo(
-                    f"{stamp} progress: {done}{of} rows, {rate:.1f} rows/s, {self._figures()}",
-                    err=True,
-                )
+                click.echo(self._plain_line(now), err=True)
+
+    def _plain_line(self, now: float) -> str:
+        """One progress line for a log: done/total, speed of the answers, ETA, counts."""
+        done = sum(self.counts.values())
+        rate = (done - self.untimed) / max(now - self.t0, 1e-9)
+        of, eta = "", ""
+        if self.total:
+            total = max(self.total, done)
+            of = f"/{total}"
+            if rate > 0:
+                left = int((total - done) / rate)
+                eta = f", ETA {left // 3600:d}:{left % 3600 // 60:02d}:{left % 60:02d}"
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        return f"{stamp} progress: {done}{of} rows, {rate:.1f} rows/s{eta}, {self._figures()}"
 
     def retry(self) -> None:
         self.retries += 1
@@ -137,7 +159,8 @@ def print_summary(summary: Any, quiet: bool) -> None:
     parts = [f"{s} {counts[s]}" for s in order if counts.get(s)]
     parts += [f"{s} {n}" for s, n in counts.items() if s not in order and n]
     click.echo(printable(f"{summary.command}: {summary.input}"))
-    blank = f" ({summary.blank_rows} blank rows skipped)" if summary.blank_rows else ""
+    n_blank = summary.blank_rows
+    blank = f" ({n_blank} blank row{'' if n_blank == 1 else 's'} skipped)" if n_blank else ""
     click.echo(f"  rows:     {summary.rows}{blank}")
     click.echo(f"  statuses: {' · '.join(parts) or 'none'}")
     if summary.requests:
@@ -163,13 +186,36 @@ def print_summary(summary: Any, quiet: bool) -> None:
             click.echo(
                 f"    {item['count']:>6} × {printable(item['reason'])}  (rows {rows}{more}{such})"
             )
+    for item in getattr(summary, "skipped_reasons", []):  # by design: not a problem
+        click.echo(f"  skipped:  {item['count']} × {printable(item['reason'])}")
     click.echo(f"  results:  {printable(str(run_dir / RESULTS_FILE))}")
     if failures:
         click.echo(f"  failures: {printable(str(run_dir / FAILURES_FILE))}")
     if (run_dir / REPORT_FILE).is_file():
         click.echo(f"  report:   {printable(str(run_dir / REPORT_FILE))}")
     if counts.get("failed") or counts.get("not_sent"):
-        click.echo(f"  retry:    leadimport rerun {printable(str(run_dir))}")
+        _print_retry(summary, run_dir)
+
+
+def _print_retry(summary: Any, run_dir: Path) -> None:
+    """The next step that works: after a rejected token, say where the right one goes."""
+    from importer.pipeline import rejected_literal_mapping
+
+    here = printable(str(run_dir))
+    if summary.aborted and "rejected the lead token" in summary.aborted:
+        literal_in = rejected_literal_mapping(run_dir)
+        if literal_in is not None:
+            click.echo(
+                f"  fix:      correct lead_token in {printable(literal_in)}, then start a new "
+                f"run: leadimport run {printable(summary.input)} -m {printable(literal_in)}"
+            )
+            return
+        click.echo(
+            f"  retry:    leadimport rerun {here} --lead-token TOKEN "
+            "(or export TRACKDRIVE_LEAD_TOKEN) with the corrected token"
+        )
+        return
+    click.echo(f"  retry:    leadimport rerun {here}")
 
 
 def print_sheets(file: Path, fmt: str | None) -> None:
@@ -201,13 +247,20 @@ def confirm_large_send(source: Any, endpoint: str, yes: bool) -> None:
     from importer.pipeline import estimate_rows
     from importer.send import is_loopback
 
-    if yes or is_loopback(endpoint) or not sys.stdin.isatty():
+    if yes or is_loopback(endpoint):
         return
     rows = estimate_rows(source)
     if rows is not None and rows <= 1000:
         return
     host = _host(endpoint)
     about = f"about {rows} rows" if rows is not None else "all rows of this workbook"
+    if not sys.stdin.isatty():  # nobody to ask (cron): say it, and go on
+        click.echo(
+            f"leadimport: warning: sending {about} to {printable(host)} without asking "
+            "(no terminal; --yes silences this)",
+            err=True,
+        )
+        return
     if not click.confirm(f"Send {about} to {host}?", default=False, err=True):
         fail_with("not confirmed; nothing was sent (pass --yes to skip this question)", 2)
 
@@ -268,3 +321,33 @@ def print_schedule(results: Path, most: int = 40) -> None:
                     f"{rec['note'] or rec['error']}"
                 )
             )
+
+
+def print_settled(run_dir: Path, settled: Any, quiet: bool) -> int:
+    """Say that a rerun has nothing to send, and what became of the invalid rows; the exit.
+
+    0 when every row succeeded, here or in an import of the fixed failures file; 1 while
+    rows remain invalid (they need fixing, not a rerun).
+    """
+    from importer.record import FAILURES_FILE
+
+    folder = printable(str(run_dir))
+    if not quiet:
+        click.echo(f"rerun: nothing left to send in {folder}")
+        if settled.fixed:
+            where = sorted({printable(str(f.run_dir)) for f in settled.fixed})
+            click.echo(
+                f"  fixed:    {len(settled.fixed)} invalid row"
+                f"{'' if len(settled.fixed) == 1 else 's'} sent since by {', '.join(where)}"
+            )
+    if not settled.invalid:
+        return 0
+    rows = ", ".join(str(f.row) for f in settled.invalid[:10])
+    more = ", …" if len(settled.invalid) > 10 else ""
+    click.echo(
+        f"  invalid:  {len(settled.invalid)} row{'' if len(settled.invalid) == 1 else 's'} "
+        f"({rows}{more}): fix them in {folder}/{FAILURES_FILE} (or failures.xlsx) and "
+        "import that file with the same mapping; a rerun does not send invalid rows",
+        err=quiet,
+    )
+    return 1

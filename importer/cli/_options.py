@@ -6,11 +6,12 @@ and its exit status.
 
 from __future__ import annotations
 
+import contextlib
 import functools
-import glob
+import logging
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -25,7 +26,7 @@ from importer.config import (
     DEFAULT_RATE,
     DEFAULT_TIMEOUT_S,
 )
-from importer.errors import ConfigError, ExitStatus, ImporterError, Setting
+from importer.errors import ExitStatus, ImporterError, Setting, printable
 
 # How the command line names each setting an error can point to.
 FLAGS = {
@@ -72,7 +73,8 @@ def handle_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         verbose = bool(kwargs.get("verbose"))
         try:
-            return func(*args, **kwargs)
+            with _log_on_stderr(verbose):
+                return func(*args, **kwargs)
         except ImporterError as exc:
             if verbose:
                 traceback.print_exc()
@@ -95,13 +97,45 @@ def handle_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+@contextlib.contextmanager
+def _log_on_stderr(verbose: bool) -> Iterator[None]:
+    """With --verbose, the run's log lines (the route requests take, retries…) on stderr too."""
+    if not verbose:
+        yield
+        return
+    from importer.pipeline import log
+
+    handler = logging.StreamHandler(sys.stderr)  # the stream of this call (tests swap it)
+    handler.setFormatter(_PrintableFormatter("leadimport: %(message)s"))
+    level = log.level
+    if level == logging.NOTSET or level > logging.INFO:
+        log.setLevel(logging.INFO)
+    log.addHandler(handler)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
+
+
+class _PrintableFormatter(logging.Formatter):
+    """One line per event, and nothing a terminal would obey (an ESC from a cell or a host)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record))
+
+
 def verbosity(func: F) -> F:
     """Add --verbose and --quiet."""
     func = click.option(
         "--quiet", "-q", is_flag=True, help="Print only errors and the result paths."
     )(func)
     func = click.option(
-        "--verbose", "-v", is_flag=True, help="Show full tracebacks and more detail on errors."
+        "--verbose",
+        "-v",
+        is_flag=True,
+        help="Show the run's log lines (which proxy is used, retries, failures) and full "
+        "tracebacks on errors.",
     )(func)
     return func
 
@@ -273,20 +307,6 @@ def make_send_options(**kw: Any) -> Any:
         timeout_s=kw["timeout_s"],
         max_consecutive_failures=kw["max_consecutive_failures"],
     )
-
-
-def expand_files(patterns: tuple[str, ...]) -> list[Path]:
-    """Files named on the command line; quoted globs ('incoming/*.csv') are expanded here."""
-    files: list[Path] = []
-    for pattern in patterns:
-        if glob.has_magic(pattern):
-            matches = sorted(glob.glob(pattern))
-            if not matches:
-                raise ConfigError(f"no file matches '{pattern}'")
-            files += [Path(m) for m in matches]
-        else:
-            files.append(Path(pattern))
-    return files
 
 
 def batch_options(func: F) -> F:

@@ -364,3 +364,192 @@ def report_command(run_dir: Path, verbose: bool, quiet: bool) -> None:
 
 
 # --- end report command ---
+
+
+# --- runs command (owned by the history work) ---
+_AGE_UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def _age(ctx: click.Context, param: click.Parameter, value: str) -> Any:
+    """Parse ``30d``, ``12h``, ``2w`` or ``90m`` into a timedelta."""
+    from datetime import timedelta
+
+    text = value.strip().lower()
+    unit = _AGE_UNITS.get(text[-1:])
+    if unit is None or not text[:-1].isdigit():
+        raise click.BadParameter(f"{value!r} is not an age such as 30d, 12h, 2w or 90m")
+    return timedelta(seconds=int(text[:-1]) * unit)
+
+
+def _output_root(function: Any) -> Any:
+    return click.option(
+        "--output",
+        "root",
+        type=click.Path(path_type=Path, file_okay=False),
+        help="The output folder the run folders are in (default: output).",
+    )(function)
+
+
+def _when(stamp: str) -> str:
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(stamp).astimezone().strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return stamp or "?"
+
+
+def _size(n: int) -> str:
+    return f"{n / 1048576:.1f} MB" if n >= 1048576 else f"{n / 1024:.0f} kB"
+
+
+@main.group("runs", invoke_without_command=True)
+@_output_root
+@click.option("--json", "as_json", is_flag=True, help="One JSON array, newest first.")
+@click.pass_context
+@handle_errors
+def runs_command(ctx: click.Context, root: Path | None, as_json: bool) -> None:
+    """List past runs in the output folder, newest first.
+
+    Each: when it finished, what ran (the run, and the command that last wrote it, e.g.
+    rerun), the file, the endpoint's host, whether rows were sent or only checked, the
+    counts, the exit status, and the rows a `leadimport rerun` would still send.
+    """
+    import json
+
+    from importer.errors import printable
+    from importer.pipeline import DEFAULT_OUTPUT, past_runs
+
+    if ctx.invoked_subcommand is not None:
+        return
+    root = root or DEFAULT_OUTPUT
+    found = past_runs(root)
+    if as_json:
+        click.echo(json.dumps([run.to_dict() for run in found], indent=2))
+        return
+    if not found:
+        click.echo(f"no runs in {printable(str(root))}")
+        return
+    for run in found:
+        by = f" (last by {run.command})" if run.command != run.kind else ""
+        what = "sent to" if run.sent else "checked for"
+        counts = " · ".join(f"{s} {n}" for s, n in run.counts.items() if n) or "no rows"
+        click.echo(
+            printable(
+                f"{_when(run.finished_at)}  {run.kind}{by}: {Path(run.input).name}, "
+                f"{what} {run.host}, exit {run.exit_code}"
+            )
+        )
+        click.echo(f"    {counts}")
+        if run.pending:
+            click.echo(
+                printable(f"    rerun pending: {run.pending} rows: leadimport rerun {run.run_dir}")
+            )
+        click.echo(printable(f"    {run.run_dir}"))
+
+
+@runs_command.command("prune")
+@_output_root
+@click.option(
+    "--older-than",
+    "older_than",
+    required=True,
+    metavar="AGE",
+    callback=_age,
+    help="Delete run folders that finished longer ago than this: 30d, 12h, 2w, 90m.",
+)
+@handle_errors
+def runs_prune(root: Path | None, older_than: Any) -> None:
+    """Delete old run folders; keep the ledger and every run with rows still to send."""
+    from importer.errors import printable
+    from importer.pipeline import DEFAULT_OUTPUT, prune_runs
+
+    pruned = prune_runs(root or DEFAULT_OUTPUT, older_than)
+    click.echo(
+        f"removed {len(pruned.removed)} run folder{'' if len(pruned.removed) == 1 else 's'}, "
+        f"freed {_size(pruned.freed_bytes)}"
+    )
+    for run in pruned.kept_pending:
+        click.echo(
+            printable(
+                f"kept {run.run_dir}: {run.pending} rows still to send "
+                f"(leadimport rerun {run.run_dir})"
+            )
+        )
+
+
+@runs_command.command("rows")
+@click.argument("run_dir", metavar="DIR", type=click.Path(path_type=Path, file_okay=False))
+@click.option(
+    "--output",
+    "root",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="The output folder to look for re-imports in (default: DIR's own).",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON array, in row order.")
+@handle_errors
+def runs_rows(run_dir: Path, root: Path | None, as_json: bool) -> None:
+    """Where each row that did not succeed in DIR finally ended.
+
+    Follows the imports of DIR's fixed failures file (failures.csv or failures.xlsx), and
+    of theirs in turn: each row of DIR's spreadsheet with its last status and the run
+    folder (and that file's row) that gave it. Exits 1 while any row has not succeeded.
+    """
+    import json
+
+    from importer.errors import printable
+    from importer.pipeline import row_fates
+
+    fates = row_fates(run_dir, root)
+    if as_json:
+        click.echo(json.dumps([fate.to_dict() for fate in fates], indent=2))
+    elif not fates:
+        click.echo(printable(f"{run_dir}: every row succeeded"))
+    for fate in [] if as_json else fates:
+        where = "here" if fate.run_dir == run_dir else f"in {fate.run_dir} (row {fate.row_there})"
+        click.echo(printable(f"row {fate.row}: {fate.status} {where}"))
+    sys.exit(1 if any(f.status != "success" for f in fates) else 0)
+
+
+# --- end runs command ---
+
+
+# --- mapping check (owned by the history work) ---
+@mapping.command("check")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option(
+    "-m",
+    "--mapping",
+    "mapping_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="The mapping file to check against FILE.",
+)
+@input_options
+@verbosity
+@handle_errors
+def mapping_check(
+    file: Path, mapping_path: Path, reading: ReadOptions, verbose: bool, quiet: bool
+) -> None:
+    """Report which columns of FILE the mapping matched, which it misses, which it leaves unused.
+
+    Reads the file's headers and the mapping; validates no row and sends nothing. Exits
+    2 when a mapped column is missing (a run would stop there), else 0.
+    """
+    from importer.errors import printable
+    from importer.pipeline import check_mapping
+
+    found = check_mapping(reading.source(file), mapping_path)
+    for match in found.matched:
+        if not quiet:
+            click.echo(printable(f"matched:  {match.key} <- '{match.header}'"))
+    for match in found.missing:
+        click.echo(printable(f"missing:  {match.key}: no column '{match.column}'{match.hint}"))
+    if found.unused and not quiet:
+        fate = "sent as data (include_unmapped_columns)" if found.include_unmapped else "not sent"
+        shown = ", ".join(f"'{h}'" for h in found.unused)
+        click.echo(printable(f"unused:   {shown} ({fate})"))
+    sys.exit(2 if found.missing else 0)
+
+
+# --- end mapping check ---

@@ -92,6 +92,24 @@ class MappingLoader(yaml.SafeLoader):
             )
         return super().construct_yaml_int(node)
 
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        # A key written twice would silently keep the second value: refuse it, both lines.
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, Any] = {}
+            for key_node, _value in node.value:
+                if not isinstance(key_node, yaml.ScalarNode):
+                    continue
+                key = key_node.value
+                if key in seen:
+                    first = seen[key].start_mark
+                    raise _Refused(
+                        problem=f"the key '{key}' is written twice (lines {first.line + 1} "
+                        f"and {key_node.start_mark.line + 1}); keep one",
+                        problem_mark=key_node.start_mark,
+                    )
+                seen[key] = key_node
+        return super().construct_mapping(node, deep=deep)
+
 
 MappingLoader.add_constructor("tag:yaml.org,2002:int", MappingLoader.construct_yaml_int)
 

@@ -10,6 +10,7 @@ from importer.pipeline._batch import (
     run_files,
     tell_webhook,
 )
+from importer.pipeline._coverage import Coverage, Match, check_mapping
 from importer.pipeline._demo import (
     DemoResult,
     run_demo,
@@ -17,13 +18,24 @@ from importer.pipeline._demo import (
 from importer.pipeline._flows import (
     SendOptions,
     endpoint_origin,
+    rejected_literal_mapping,
     rerun,
     rerun_endpoint,
     reschedule,
     run,
     validate,
 )
-from importer.pipeline._history import PastRun, earlier_imports, past_runs
+from importer.pipeline._history import (
+    PastRun,
+    Pruned,
+    RowFate,
+    Settled,
+    earlier_imports,
+    past_runs,
+    prune_runs,
+    row_fates,
+    settled_run,
+)
 from importer.pipeline._jobs import (
     Job,
     NoProgress,
@@ -44,7 +56,16 @@ from importer.pipeline._runfolder import (
 )
 
 __all__ = [
+    "Coverage",
+    "Match",
+    "check_mapping",
     "PastRun",
+    "Pruned",
+    "prune_runs",
+    "RowFate",
+    "Settled",
+    "row_fates",
+    "settled_run",
     "earlier_imports",
     "past_runs",
     "DEFAULT_OUTPUT",
@@ -70,6 +91,7 @@ __all__ = [
     "phone_column",
     "endpoint_origin",
     "rerun",
+    "rejected_literal_mapping",
     "rerun_endpoint",
     "reschedule",
     "run",

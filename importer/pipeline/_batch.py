@@ -8,12 +8,14 @@ webhook name it, so a night's batch never fails silently.
 from __future__ import annotations
 
 import contextlib
+import glob
+import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
-from importer.errors import ExitStatus, ImporterError, OutputError
+from importer.errors import ConfigError, ExitStatus, ImporterError, OutputError
 from importer.pipeline._flows import SendOptions, run, validate
 from importer.pipeline._jobs import Progress, Source, Window
 from importer.pipeline._runfolder import log, log_file_handler, logging_to
@@ -49,16 +51,34 @@ class BatchResult:
     summaries: tuple[Summary, ...]
     unusable: tuple[tuple[Path, ImporterError], ...]
     notify_error: str | None = None  # the webhook could not be told (the batch stands)
+    error: ImporterError | None = None  # the batch could not run at all (nothing sent)
 
     @property
     def exit_code(self) -> int:
         """The worst exit status of the files."""
         codes = [s.exit_code for s in self.summaries] + [e.exit_code for _, e in self.unusable]
+        if self.error is not None:
+            codes.append(self.error.exit_code)
         return max(codes, default=ExitStatus.OK)
 
 
+def expand_patterns(patterns: Sequence[str | Path]) -> list[Path]:
+    """The files named, each quoted glob ('incoming/*.csv') expanded; ConfigError if none."""
+    files: list[Path] = []
+    for pattern in patterns:
+        text = str(pattern)
+        if glob.has_magic(text):
+            matches = sorted(glob.glob(text))
+            if not matches:
+                raise ConfigError(f"no file matches '{text}'", value=text)
+            files += [Path(m) for m in matches]
+        else:
+            files.append(Path(text))
+    return files
+
+
 def run_files(
-    paths: Sequence[Path],
+    patterns: Sequence[str | Path],
     mapping_path: Path,
     options: SendOptions,
     sources: Callable[[Path], Source],
@@ -73,53 +93,76 @@ def run_files(
 ) -> BatchResult:
     """Validate (``dry_run``) or run each file; ``out`` holds their folders when several.
 
-    With a ledger in ``options``, its lock is held for the whole batch. ``say`` words an
-    error for the log and the webhook the way the face words it.
+    ``patterns`` are file names or quoted globs. With a ledger in ``options``, its lock is
+    held for the whole batch. ``say`` words an error for the log and the webhook the way
+    the face words it. A batch that cannot run at all (no file matches, the ledger is
+    locked, a lone file is unusable) is logged and told to the webhook too, and comes back
+    as ``error`` for the face to report: those are the likeliest nightly failures.
     """
     out_root = DEFAULT_OUTPUT
-    if len(paths) > 1 and out is not None:
-        out_root, out = out, None
     summaries: list[Summary] = []
     unusable: list[tuple[Path, ImporterError]] = []
-    with _ledger_lock(None if dry_run else options.ledger), log_to_file(log_file):
-        for path in paths:
-            source = sources(path)
-            try:
-                if dry_run:
-                    summary = validate(source, mapping_path, out, window, watcher.progress())
-                else:
-                    watcher.before(source, out, out_root)
-                    summary = run(
-                        source,
-                        mapping_path,
-                        options,
-                        out,
-                        window,
-                        watcher.progress(),
-                        out_root=out_root,
-                    )
-            except ImporterError as exc:
-                if len(paths) == 1:
-                    raise
-                log.error("%s not imported: %s", path, say(exc))
-                unusable.append((path, exc))
-                watcher.failed(source, exc)
-                continue
-            summaries.append(summary)
-            watcher.finished(summary)
-            if summary.interrupted:
-                break
-    folders = {Path(s.run_dir).parent for s in summaries}
-    if len(paths) > 1 and len(folders) == 1:  # a page linking each file's report
+    error: ImporterError | None = None
+    several = False
+    with log_to_file(log_file):
         try:
-            write_index(folders.pop(), [Path(s.run_dir) for s in summaries])
+            paths = expand_patterns(patterns)
+            several = len(paths) > 1
+            if several and out is not None:
+                out_root, out = out, None
+            with _ledger_lock(None if dry_run else options.ledger):
+                for path in paths:
+                    source = sources(path)
+                    try:
+                        if dry_run:
+                            summary = validate(
+                                source, mapping_path, out, window, watcher.progress()
+                            )
+                        else:
+                            watcher.before(source, out, out_root)
+                            summary = run(
+                                source,
+                                mapping_path,
+                                options,
+                                out,
+                                window,
+                                watcher.progress(),
+                                out_root=out_root,
+                            )
+                    except ImporterError as exc:
+                        if len(paths) == 1:
+                            raise
+                        log.error("%s not imported: %s", path, say(exc))
+                        unusable.append((path, exc))
+                        watcher.failed(source, exc)
+                        continue
+                    summaries.append(summary)
+                    watcher.finished(summary)
+                    if summary.interrupted:
+                        break
         except ImporterError as exc:
-            log.warning("no index.html: %s", say(exc))
-    result = BatchResult(tuple(summaries), tuple(unusable))
-    if notify_url and not dry_run:
-        failed = [(str(p), say(e)) for p, e in unusable]
-        result = replace(result, notify_error=tell_webhook(notify_url, summaries, failed))
+            error = exc
+            log.error("%s not imported: %s", _named(patterns), say(exc))
+        folders = {Path(s.run_dir).parent for s in summaries}
+        if several and len(folders) == 1:  # a page linking each file's report
+            try:
+                write_index(folders.pop(), [Path(s.run_dir) for s in summaries])
+            except ImporterError as exc:
+                log.warning("no index.html: %s", say(exc))
+        result = BatchResult(tuple(summaries), tuple(unusable), error=error)
+        if notify_url and not dry_run:
+            failed = [(str(p.absolute()), say(e)) for p, e in unusable]
+            if error is not None:
+                failed.append((_named(patterns), say(error)))
+            result = replace(result, notify_error=tell_webhook(notify_url, summaries, failed))
+            if result.notify_error:
+                log.warning("could not notify the webhook: %s", result.notify_error)
     return result
+
+
+def _named(patterns: Sequence[str | Path]) -> str:
+    """The files or patterns of a batch, as absolute paths, for a log line or an alert."""
+    return ", ".join(os.path.abspath(str(p)) for p in patterns)
 
 
 def tell_webhook(

@@ -76,7 +76,13 @@ from importer.record import (
     write_summary,
 )
 from importer.record import write_report as write_html_report
-from importer.send import Request, SendReport, SendSettings, send_rows
+from importer.send import (
+    TOKEN_REJECTED_STATUSES,
+    Request,
+    SendReport,
+    SendSettings,
+    send_rows,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +123,7 @@ def validate(
     run_dir = make_run_dir(out, source.path)
     with run_log(run_dir):
         log.info("validate %s with %s", source.path, mapping_path)
-        progress.start("validate", estimate_rows(source))
+        progress.start("validate", estimate_rows(source, window))
         writer, blank = write_report(run_dir, job, None)
         progress.end()
         summary = make_summary(
@@ -189,7 +195,7 @@ def _requests(
             row = int(row)
             prior = done.get(row)
             if prior is not None and prior.status in finished:
-                progress.advance(prior.status)
+                progress.advance(prior.status, earlier=True)
                 continue
             later = last_success.get(key, 0)
             if later > row:
@@ -266,7 +272,7 @@ def _execute(
         # Where this run's requests go, recorded before the first one: rerun trusts run.json
         # only as far as it agrees (a host edited into it would receive the token).
         journal.open(job.command, rate=settings.rate or 0, endpoint=endpoint)
-        progress.start("send", estimate_rows(job.source))
+        progress.start("send", estimate_rows(job.source, job.window))
         try:
             recorder = Recorder(journal, progress, ledger, run_dir)
             first_pass = FirstPass()
@@ -360,14 +366,31 @@ def rerun(
     # A folder from before every time column needed a zone read its times as UTC.
     mapping = load_mapping(run_dir / "mapping.yaml", implied_timezone="UTC")
     recorded = info.token_fingerprint
+    rejected = token_rejected(run_dir)
+    literal = _source_literal(info.mapping)
+    if rejected and literal and not options.lead_token:
+        # The rejected token is written in the source mapping: a rerun would have to read
+        # a token from elsewhere; a new run from the corrected mapping is the plain way.
+        raise ConfigError(
+            f"{run_dir}: the endpoint rejected this run's lead token, written in "
+            f"{info.mapping}; correct lead_token there and start a new run with that "
+            f"mapping (`leadimport run`), or pass {mention(Setting.LEAD_TOKEN)}",
+            path=run_dir,
+            key="lead_token",
+        )
     token = options.lead_token or _literal_token(info.mapping, recorded)
     token = resolve_token(mapping, token)
     if token and recorded and token_fingerprint(token) != recorded:
-        raise ConfigError(
-            f"{run_dir}: the lead token differs from the one this run used "
-            f"(fingerprint {token_fingerprint(token)[:8]}… vs {recorded[:8]}…); "
-            "pass the same token, or start a new run"
-        )
+        if not rejected:
+            raise ConfigError(
+                f"{run_dir}: the lead token differs from the one this run used "
+                f"(fingerprint {token_fingerprint(token)[:8]}… vs {recorded[:8]}…); "
+                "pass the same token, or start a new run"
+            )
+        # The endpoint refused the old token: the corrected one takes its place for good.
+        log.info("rerun: the rejected lead token is replaced (fingerprint %s…)", recorded[:8])
+        info = replace(info, token_fingerprint=token_fingerprint(token))
+        write_info(run_dir, info)
     endpoint = _rerun_endpoint(run_dir, info, options)
     check_writable(run_dir)
     base = replace(
@@ -422,6 +445,40 @@ def _rerun_endpoint(run_dir: Path, info: RunInfo, options: SendOptions) -> str:
             value=endpoint,
         )
     return endpoint
+
+
+def token_rejected(run_dir: Path) -> bool:
+    """Whether the endpoint rejected the lead token of ``run_dir``'s last send (401/403)."""
+    outcomes, _ = Journal(run_dir).state()
+    return any(
+        o.http_status in TOKEN_REJECTED_STATUSES and o.status != RowStatus.SUCCESS.value
+        for o in outcomes.values()
+    )
+
+
+def rejected_literal_mapping(run_dir: Path) -> str | None:
+    """The source mapping holding the literal lead token the endpoint rejected, if so.
+
+    None when the token was not rejected or came from elsewhere (an option, the
+    environment): then a rerun with the corrected token is the way on.
+    """
+    if not token_rejected(run_dir):
+        return None
+    info = read_info(run_dir)
+    literal = _source_literal(info.mapping)
+    if literal and token_fingerprint(literal) == info.token_fingerprint:
+        return info.mapping
+    return None
+
+
+def _source_literal(mapping_path: str | None) -> str | None:
+    """The literal lead token the run's source mapping holds now, if any."""
+    if not mapping_path:
+        return None
+    try:
+        return load_mapping(Path(mapping_path)).token.literal
+    except ConfigError:
+        return None
 
 
 def _literal_token(mapping_path: str | None, fingerprint: str | None) -> str | None:

@@ -30,7 +30,7 @@ class Progress(Protocol):
     """What a front end implements to watch a run."""
 
     def start(self, phase: str, total: int | None) -> None: ...
-    def advance(self, status: str) -> None: ...
+    def advance(self, status: str, earlier: bool = False) -> None: ...
     def retry(self) -> None: ...
     def note(self, message: str) -> None: ...
     def end(self) -> None: ...
@@ -42,7 +42,7 @@ class NoProgress:
     def start(self, phase: str, total: int | None) -> None:
         """Ignore."""
 
-    def advance(self, status: str) -> None:
+    def advance(self, status: str, earlier: bool = False) -> None:
         """Ignore."""
 
     def retry(self) -> None:
@@ -84,9 +84,37 @@ class Window:
     limit: int | None = None
 
 
-def estimate_rows(source: Source) -> int | None:
-    """A quick estimate of the data rows (line count for text files), for progress bars."""
-    if source.path.suffix.lower() not in (".csv", ".tsv", ".txt"):
+def estimate_rows(source: Source, window: Window | None = None) -> int | None:
+    """A quick estimate of the data rows a run takes, for progress bars and questions.
+
+    Text files: their line count; workbooks: the sheet's recorded size. The window's start
+    row and limit are applied, so a limit of 50 rows of a 20,000-row file is 50.
+    """
+    rows = _count_rows(source)
+    if window is not None:
+        if rows is not None and window.start_row is not None:
+            rows = max(rows - max(window.start_row - 2, 0), 0)  # data starts on row 2
+        if window.limit is not None:
+            rows = window.limit if rows is None else min(rows, window.limit)
+    return rows
+
+
+def _count_rows(source: Source) -> int | None:
+    suffix = source.path.suffix.lower()
+    if suffix in (".xlsx", ".xlsm"):
+        try:
+            import openpyxl
+
+            book = openpyxl.load_workbook(source.path, read_only=True)
+            try:
+                sheet = book[source.sheet] if source.sheet else book.worksheets[0]
+                size = sheet.max_row  # the sheet's <dimension>: none in some writers' files
+            finally:
+                book.close()
+        except Exception:  # an estimate only: the run reports what is wrong with the file
+            return None
+        return max(size - 1, 0) if isinstance(size, int) else None
+    if suffix not in (".csv", ".tsv", ".txt"):
         return None
     try:
         with source.path.open("rb") as fh:
@@ -226,13 +254,20 @@ def phone_column(source: Source, mapping: MappingConfig | None, named: str | Non
     """Which column holds the phone numbers: named, the mapping's, results.csv's, or guessed."""
     if named:
         return named
+    table = source.open()
+    # A results.csv of an earlier run names its phones caller_id, whatever the mapping's
+    # column was called in the original spreadsheet.
+    is_results = (
+        find_column(table, "caller_id") is not None and find_column(table, "status") is not None
+    )
     if mapping is not None:
         spec = mapping.field("caller_id")
         if spec is not None and spec.column is not None:
+            if is_results and find_column(table, spec.column) is None:
+                return "caller_id"
             return spec.column
-    table = source.open()
-    if find_column(table, "caller_id") is not None and find_column(table, "status") is not None:
-        return "caller_id"  # a results.csv of an earlier run
+    if is_results:
+        return "caller_id"
     guess = suggest_mapping(table, mapping.region if mapping else "US").caller_id
     if guess is None:
         raise ConfigError(

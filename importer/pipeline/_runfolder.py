@@ -421,6 +421,7 @@ def make_summary(
         interrupted=interrupted,
         exit_code=_exit_code(counts, aborted, interrupted),
         extra=extra or {},
+        skipped_reasons=writer.tally.top_skips(),
         examples={r: e for r, e in examples.items() if e is not None},
     )
 
@@ -512,3 +513,5 @@ def log_summary(summary: Summary) -> None:
         log.error("aborted: %s", hide_values(summary.aborted))
     for item in summary.top_reasons:
         log.info("  %d x %s (rows %s)", item["count"], item["reason"], item["rows"])
+    for item in summary.skipped_reasons:
+        log.info("  skipped by design: %d x %s", item["count"], item["reason"])

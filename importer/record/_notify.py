@@ -10,13 +10,14 @@ from typing import Any
 import aiohttp
 
 from importer.clean import hide_values
-from importer.errors import printable
+from importer.errors import ConfigError, printable
 from importer.record._report import REPORT_FILE
 from importer.record._results import RESULTS_FILE, Summary
+from importer.send import open_session
 
 
 def summary_text(summary: Summary) -> str:
-    """One line for a chat channel: file, counts, where the results and the report are.
+    """One line for a chat channel: file, counts, top reasons, where the results are.
 
     It holds no cell value (the abort reason's quoted values are hidden) and no control
     character: a chat client may show it on a terminal.
@@ -27,10 +28,15 @@ def summary_text(summary: Summary) -> str:
         state = f" ABORTED: {hide_values(summary.aborted)}."
     elif summary.interrupted:
         state = " INTERRUPTED."
+    # Reasons only (their values are hidden as '…'): what went wrong, never whose data.
+    problems = "; ".join(f"{r['count']} × {r['reason']}" for r in summary.top_reasons)
+    problems = f" Top problems: {hide_values(problems)}." if problems else ""
+    skipped = "; ".join(f"{r['count']} × {r['reason']}" for r in summary.skipped_reasons)
+    skipped = f" Skipped by design: {skipped}." if skipped else ""
     run_dir = Path(summary.run_dir).absolute()
     return printable(
-        f"leadimport {summary.command} {summary.input}: {counts}.{state} "
-        f"Exit {summary.exit_code}. Results: {run_dir / RESULTS_FILE}. "
+        f"leadimport {summary.command} {Path(summary.input).absolute()}: {counts}.{state}"
+        f"{problems}{skipped} Exit {summary.exit_code}. Results: {run_dir / RESULTS_FILE}. "
         f"Report: {run_dir / REPORT_FILE}"
     )
 
@@ -70,15 +76,20 @@ async def _post(url: str, data: bytes, timeout_s: float) -> None:
     try:
         async with (
             asyncio.timeout(timeout_s),
-            aiohttp.ClientSession() as session,
+            open_session(url, "notifying") as session,  # through the environment's proxy
             session.post(url, data=data, headers=headers, allow_redirects=False) as response,
         ):
             status, reason = response.status, response.reason or ""
             response.close()
     except TimeoutError:
         raise OSError(f"the webhook did not answer within {timeout_s:g} s") from None
+    except ConfigError as exc:  # an unusable HTTPS_PROXY or SSL_CERT_FILE
+        raise OSError(str(exc)) from None
     except aiohttp.InvalidURL:
         raise OSError("cannot reach the webhook (not an http(s) URL)") from None
+    except aiohttp.ClientProxyConnectionError as exc:
+        why = exc.os_error.strerror or type(exc.os_error).__name__
+        raise OSError(f"cannot reach the proxy for the webhook ({why})") from None
     except aiohttp.ClientConnectorError as exc:
         why = exc.os_error.strerror or type(exc.os_error).__name__
         raise OSError(f"cannot reach the webhook ({why})") from None

@@ -133,6 +133,7 @@ class ResultFacts:
     numbers: int = 0  # trackdrive numbers assigned
     sms_numbers: int = 0
     reasons: _Problems = field(default_factory=_Problems)  # by row: its first problem
+    skips: _Problems = field(default_factory=_Problems)  # skipped by design: not problems
     columns: _Problems = field(default_factory=_Problems)  # every problem, by column
 
 
@@ -184,6 +185,9 @@ def _add_results(facts: ResultFacts, batch: pa.RecordBatch) -> None:
     texts = pc.filter(errors, bad).to_pylist()
     statuses = pc.filter(pc.fill_null(batch.column("status"), ""), bad).to_pylist()
     for row, text, status in zip(rows, texts, statuses, strict=True):
+        if status == "skipped":
+            facts.skips.add(error_reason(text), row)
+            continue
         facts.reasons.add(error_reason(text), row)
         for problem in text.split(ERROR_SEPARATOR):
             facts.columns.add(_problem_column(problem, status), row)
@@ -705,6 +709,7 @@ def _page(
         "warnings": warnings,
         "problems": results.reasons.top(_TOP_PROBLEMS),
         "problem_rows": sum(results.reasons.counts.values()),
+        "skips": results.skips.top(_TOP_PROBLEMS),
         "columns": results.columns.top(30),
         "failures_link": FAILURES_FILE if failures and (run_dir / FAILURES_FILE).exists() else "",
         "http": sorted(results.http.items()),

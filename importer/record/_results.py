@@ -22,7 +22,10 @@ import pyarrow.csv as pa_csv
 
 from importer.clean import (
     FAILURE_COLUMNS,
+    ORIGINAL_ROW,
     TOKEN_HIDDEN,
+    RowStatus,
+    failure_columns,
     first_value,
     hide_values,
     text_array,
@@ -30,6 +33,7 @@ from importer.clean import (
 )
 from importer.clean import TEXT as _TEXT
 from importer.errors import OutputError, printable
+from importer.record._xlsx import XlsxCopy
 
 RESULT_COLUMNS = [
     "row",
@@ -47,6 +51,11 @@ RESULT_COLUMNS = [
 RESULTS_FILE = "results.csv"
 FAILURES_FILE = "failures.csv"
 SUMMARY_FILE = "summary.json"
+RESULTS_XLSX = "results.xlsx"
+FAILURES_XLSX = "failures.xlsx"
+# openpyxl writes ~100k cells/s: a results copy of a big file would cost more than it helps
+RESULTS_XLSX_MAX_ROWS = 10_000
+FAILURES_XLSX_MAX_ROWS = 100_000
 
 _FORMULA_START = r"^[=@+\-\t\r]"
 _PLAIN_NUMBER = r"[+-]?\d+(?:[.,]\d+)?"
@@ -107,6 +116,9 @@ class Tally:
     reason_rows: dict[str, list[int]] = field(default_factory=dict)
     examples: dict[str, str] = field(default_factory=dict)  # reason -> a value, for a console
     rows: int = 0
+    # Rows skipped by design (unchanged, superseded) are no problem: counted apart.
+    skips: Counter[str] = field(default_factory=Counter)
+    skip_rows: dict[str, list[int]] = field(default_factory=dict)
 
     def add(self, frame: pd.DataFrame) -> None:
         """Count one chunk of results."""
@@ -115,8 +127,14 @@ class Tally:
         bad = frame[frame["error"] != ""]
         if bad.empty:
             return
-        for row, error in zip(bad["row"], bad["error"], strict=True):
+        for row, error, status in zip(bad["row"], bad["error"], bad["status"], strict=True):
             reason = error_reason(str(error))
+            if status == RowStatus.SKIPPED.value:
+                self.skips[reason] += 1
+                kept = self.skip_rows.setdefault(reason, [])
+                if len(kept) < 5:
+                    kept.append(int(row))
+                continue
             self.reasons[reason] += 1
             listed = self.reason_rows.setdefault(reason, [])
             if len(listed) < 5:
@@ -129,6 +147,13 @@ class Tally:
         return [
             {"reason": r, "count": c, "rows": self.reason_rows.get(r, [])}
             for r, c in self.reasons.most_common(n)
+        ]
+
+    def top_skips(self, n: int = 5) -> list[dict[str, Any]]:
+        """The ``n`` most common reasons rows were skipped by design, as ``top_reasons``."""
+        return [
+            {"reason": r, "count": c, "rows": self.skip_rows.get(r, [])}
+            for r, c in self.skips.most_common(n)
         ]
 
 
@@ -144,12 +169,20 @@ class ResultsWriter:
     ) -> None:
         self.run_dir = run_dir
         self.headers = headers
-        # A failures.csv imported again: its old row and error columns give way to new ones.
-        self._skip = len(FAILURE_COLUMNS) if tuple(headers[:2]) == FAILURE_COLUMNS else 0
+        # A failures.csv imported again: its old row and error columns give way to new ones,
+        # and its rows are linked to the first file's by an original_row column.
+        self._skip = failure_columns(headers)
+        self._original_at = 2 if self._skip == 3 else 0
+        carried = (ORIGINAL_ROW,) if self._skip else ()
         # The original headers head failures.csv: a header cell can be a formula too.
         self._failure_headers = excel_safe(pd.Series(headers[self._skip :], dtype="str")).tolist()
         self.hidden = hidden_columns
-        self.columns = [*RESULT_COLUMNS, *extra_columns]
+        self.columns = [*RESULT_COLUMNS, *extra_columns, *carried]
+        self._ours = [*FAILURE_COLUMNS, *carried]
+        self._results_xlsx = XlsxCopy(run_dir / RESULTS_XLSX, self.columns, RESULTS_XLSX_MAX_ROWS)
+        self._failures_xlsx = XlsxCopy(
+            run_dir / FAILURES_XLSX, [*self._ours, *headers[self._skip :]], FAILURES_XLSX_MAX_ROWS
+        )
         self.tally = Tally()
         self._results = run_dir / (RESULTS_FILE + ".tmp")
         self._failures = run_dir / (FAILURES_FILE + ".tmp")
@@ -179,7 +212,11 @@ class ResultsWriter:
             "payload",
             *self.columns[11:],
         }
+        if self._skip:
+            originals = original.iloc[:, self._original_at].astype("str").to_numpy()
+            results = results.assign(**{ORIGINAL_ROW: originals})
         arrays: list[pa.Array] = [pa.array(results["row"].to_numpy(dtype="int64"))]
+        raw: list[pa.Array] = [arrays[0]]
         for col in self.columns[1:]:
             try:
                 arr = text_array(results[col])
@@ -188,7 +225,9 @@ class ResultsWriter:
                 # only here, on the rare chunk that has one; the journal keeps the original.
                 results = results.assign(**{col: results[col].map(_utf8, na_action="ignore")})
                 arr = text_array(results[col])
+            raw.append(arr)
             arrays.append(excel_safe_arrow(arr) if col in safe else arr)
+        self._results_xlsx.append(zip(*(a.to_pylist() for a in raw), strict=True))
         self.tally.add(results)
         try:
             self._csv.write_table(pa.Table.from_arrays(arrays, schema=self._schema))
@@ -200,6 +239,11 @@ class ResultsWriter:
         for label in self.hidden:  # an empty cell stays empty: it was the row's problem
             failed[label] = failed[label].where(failed[label].str.strip() == "", TOKEN_HIDDEN)
         failed.columns = pd.Index(self._failure_headers)
+        errors = results.loc[failed.index, "error"]
+        linked = [results.loc[failed.index, ORIGINAL_ROW]] if self._skip else []
+        self._failures_xlsx.append(
+            zip(failed.index.tolist(), errors, *linked, *failed.T.to_numpy(), strict=True)
+        )
         for position in range(failed.shape[1]):
             failed.iloc[:, position] = excel_safe(failed.iloc[:, position])
         row_column, error_column = FAILURE_COLUMNS
@@ -207,6 +251,8 @@ class ResultsWriter:
             0, error_column, excel_safe(results.loc[failed.index, "error"]), allow_duplicates=True
         )
         failed.insert(0, row_column, failed.index, allow_duplicates=True)
+        if self._skip:
+            failed.insert(2, ORIGINAL_ROW, excel_safe(linked[0]), allow_duplicates=True)
         try:
             failed.to_csv(
                 self._failures,
@@ -223,11 +269,13 @@ class ResultsWriter:
         """Move the finished files into place."""
         self._csv.close()
         if not self._wrote_failures:  # still write the headers
-            pd.DataFrame(columns=[*FAILURE_COLUMNS, *self._failure_headers]).to_csv(
+            pd.DataFrame(columns=[*self._ours, *self._failure_headers]).to_csv(
                 self._failures, index=False, quoting=_FAILURES_QUOTING
             )
         os.replace(self._results, self.run_dir / RESULTS_FILE)
         os.replace(self._failures, self.run_dir / FAILURES_FILE)
+        self._results_xlsx.finish()
+        self._failures_xlsx.finish()
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,6 +302,8 @@ class Summary:
     interrupted: bool = False
     exit_code: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    # Why rows were skipped by design (unchanged since the last run…): not problems.
+    skipped_reasons: list[dict[str, Any]] = field(default_factory=list)
     # An offending value per top reason (cut and escaped), for a console only: it is a
     # lead's personal data, so it is never written (to_json), logged or posted.
     examples: dict[str, str] = field(default_factory=dict, repr=False, compare=False)

@@ -52,6 +52,7 @@ from importer.config import (
 )
 from importer.errors import ConfigError
 from importer.send._limiter import Limiter
+from importer.send._network import open_session
 from importer.send._responses import (
     clip_error,
     describe_failure,
@@ -60,6 +61,7 @@ from importer.send._responses import (
     parse_response,
     parse_retry_after,
     scrub,
+    unresolved,
     without_query,
 )
 
@@ -67,6 +69,7 @@ log = logging.getLogger(__name__)
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 TOKEN_REJECTED_STATUSES = frozenset({401, 403})
+DNS_ATTEMPTS = 2  # a host name that did not resolve gets one short retry, then sending stops
 
 # Rows waiting for an earlier row with the same key; beyond this, stop reading the input
 # until some are sent (a file where every row has one caller_id must not fill memory).
@@ -178,9 +181,11 @@ async def send_rows(
     new rows and retrying; requests in flight finish and every row left is reported. If the
     iterable or the observer raises, the workers are stopped and the exception propagates.
     """
-    connector = aiohttp.TCPConnector(limit=settings.concurrency)  # TLS verified by default
-    async with aiohttp.ClientSession(
-        connector=connector,
+    # Through the environment's proxy (HTTPS_PROXY, NO_PROXY…), trusting SSL_CERT_FILE too.
+    async with open_session(
+        settings.endpoint,
+        "sending to",
+        limit=settings.concurrency,
         timeout=aiohttp.ClientTimeout(total=settings.timeout_s),
         headers={"Accept": "application/json", "User-Agent": f"leadimport/{__version__}"},
     ) as session:
@@ -410,6 +415,12 @@ class _Sender:
             except (TimeoutError, aiohttp.ClientError) as exc:
                 status = None
                 error, retryable = describe_failure(exc, settings.timeout_s)
+                if unresolved(exc) and attempt >= DNS_ATTEMPTS:
+                    # A name that does not resolve is no outage: every row would wait out
+                    # its retries for nothing. Stop, and keep the rows for a rerun.
+                    error = f"cannot resolve {self._endpoint.host}"
+                    self._abort(error, None)
+                    return _not_sent(row, f"not sent: {error}")
             else:
                 if body is None:
                     # Not retried: the endpoint took the request and gave an answer no lead

@@ -13,6 +13,7 @@ import functools
 import html.entities
 import math
 import re
+import socket
 from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
@@ -104,8 +105,7 @@ def describe_failure(exc: BaseException, timeout_s: float) -> tuple[str, bool]:
         return "connection dropped", True
     if isinstance(exc, aiohttp.ClientPayloadError):
         return "connection dropped while reading the answer", True
-    dns_error = getattr(aiohttp, "ClientConnectorDNSError", None)
-    if dns_error is not None and isinstance(exc, dns_error):
+    if unresolved(exc):
         return "cannot resolve the endpoint's host name", True
     if isinstance(exc, aiohttp.ClientConnectorError):
         if isinstance(exc.os_error, ConnectionRefusedError):
@@ -118,6 +118,16 @@ def describe_failure(exc: BaseException, timeout_s: float) -> tuple[str, bool]:
     if isinstance(exc, aiohttp.InvalidURL):
         return "the endpoint URL is invalid", False
     return f"connection error ({type(exc).__name__})", True
+
+
+def unresolved(exc: BaseException) -> bool:
+    """Whether ``exc`` says the endpoint's host name does not resolve (DNS)."""
+    dns_error = getattr(aiohttp, "ClientConnectorDNSError", None)
+    if dns_error is not None and isinstance(exc, dns_error):
+        return True
+    return isinstance(exc, aiohttp.ClientConnectorError) and isinstance(
+        exc.os_error, socket.gaierror
+    )
 
 
 def parse_retry_after(value: str | None) -> float | None:
