@@ -51,3 +51,38 @@ def load_benchmark(name: str) -> ModuleType:
     sys.modules[name] = module  # dataclasses look their module up
     spec.loader.exec_module(module)
     return module
+
+
+def on_terminal(
+    args: list[Any], *, rows: int = 40, columns: int = 140, timeout: float = 60
+) -> tuple[int, str]:
+    """Run ``leadimport ARGS`` on a real pty of ROWS x COLUMNS: (exit status, the screen).
+
+    The screen is everything the terminal received, decoded as it came (``\\r`` and
+    ``\\r\\n`` included), for tests of what a person sees: progress bars, escapes.
+    """
+    import fcntl
+    import os
+    import struct
+    import subprocess
+    import termios
+
+    controller, terminal = os.openpty()
+    # rows, columns: 0 x 0 is what `script`, `docker exec -t` and some CI runners report
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "importer", *map(str, args)],
+        stdin=terminal, stdout=terminal, stderr=terminal,
+    )  # fmt: skip
+    os.close(terminal)
+    screen = b""
+    while True:
+        try:
+            data = os.read(controller, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        screen += data
+    os.close(controller)
+    return proc.wait(timeout=timeout), screen.decode("utf-8", errors="replace")

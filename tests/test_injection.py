@@ -12,10 +12,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
-import os
 import re
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,7 +22,7 @@ from typing import Any
 import pandas as pd
 import pytest
 from aiohttp import web
-from helpers import invoke
+from helpers import invoke, on_terminal
 
 from importer.clean import normalize_phones
 from importer.record import Tally
@@ -178,25 +175,9 @@ def test_quiet_prints_the_results_and_failures_and_nothing_raw(
 
 def test_a_real_terminal_gets_no_escape_sequence(tmp_path: Path) -> None:
     src, mapping = _files(tmp_path)
-    controller, terminal = os.openpty()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "importer", "validate", str(src), "-m", str(mapping),
-         "--out", str(tmp_path / "out")],
-        stdin=terminal, stdout=terminal, stderr=terminal,
-    )  # fmt: skip
-    os.close(terminal)
-    screen = b""
-    while True:
-        try:
-            data = os.read(controller, 65536)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not data:
-            break
-        screen += data
-    os.close(controller)
-    assert proc.wait(timeout=60) == 1, screen.decode(errors="replace")
-    text = screen.decode("utf-8").replace("\r\n", "\n")  # the terminal's own line endings
+    code, screen = on_terminal(["validate", src, "-m", mapping, "--out", tmp_path / "out"])
+    assert code == 1, screen
+    text = screen.replace("\r\n", "\n")  # the terminal's own line endings
     assert CONTROL.search(text) is None, repr(text)
     assert "validate: " in text and "\\x1b]0;file-title\\x07.csv" in text
     assert f"3 × {LETTERS}  (rows 2, 3, 4, e.g. '\\x1b[2JFLOOD" in text

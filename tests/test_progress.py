@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from helpers import on_terminal
 from test_run import TOKEN, make_csv, run_args
 
 _ENV = {**os.environ, "LEADIMPORT_PROGRESS_EVERY": "0.2"}
@@ -21,29 +22,9 @@ _ENV = {**os.environ, "LEADIMPORT_PROGRESS_EVERY": "0.2"}
 
 def _on_terminal(args: list[Any]) -> list[str]:
     """Run ``leadimport ARGS`` on a pty; every frame the bar drew."""
-    import fcntl
-    import struct
-    import termios
-
-    controller, terminal = os.openpty()
-    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 140, 0, 0))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "importer", *map(str, args)],
-        stdin=terminal, stdout=terminal, stderr=terminal,
-    )  # fmt: skip
-    os.close(terminal)
-    screen = b""
-    while True:
-        try:
-            data = os.read(controller, 65536)
-        except OSError:
-            break
-        if not data:
-            break
-        screen += data
-    os.close(controller)
-    assert proc.wait(timeout=60) in (0, 1), screen.decode(errors="replace")[-2000:]
-    frames = screen.decode().replace("\r\n", "\n").split("\r")
+    code, screen = on_terminal(args)
+    assert code in (0, 1), screen[-2000:]
+    frames = screen.replace("\r\n", "\n").split("\r")
     return [f.splitlines()[0] for f in frames if " rows, success " in f]
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from helpers import EXAMPLE, HEADER, invoke
+from helpers import EXAMPLE, HEADER, invoke, on_terminal
 from helpers import read_results as results
 
 from importer.clean import normalize_phones
@@ -465,35 +465,12 @@ def test_a_large_send_to_another_machine_is_asked_on_a_terminal(tmp_path: Path) 
 def test_a_terminal_gets_a_progress_bar_with_the_live_counts(
     tmp_path: Path, sandbox_factory: Any, columns: int
 ) -> None:
-    import fcntl
-    import struct
-    import termios
-
     server = sandbox_factory(tokens=(TOKEN,), latency_ms=(1, 3))
     src = make_csv(tmp_path / "leads.csv", 400)
-    controller, terminal = os.openpty()
-    # rows, columns: 0 x 0 is what `script`, `docker exec -t` and some CI runners report
-    fcntl.ioctl(
-        terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 40 if columns else 0, columns, 0, 0)
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "importer",
-         *map(str, run_args(src, server, tmp_path / "run", "--rate", "400"))],
-        stdin=terminal, stdout=terminal, stderr=terminal,
-    )  # fmt: skip
-    os.close(terminal)
-    screen = b""
-    while True:
-        try:
-            data = os.read(controller, 65536)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not data:
-            break
-        screen += data
-    os.close(controller)
-    assert proc.wait(timeout=60) == 0, screen.decode(errors="replace")[-2000:]
-    frames = screen.decode().replace("\r\n", "\n").split("\r")
+    args = run_args(src, server, tmp_path / "run", "--rate", "400")
+    code, screen = on_terminal(args, rows=40 if columns else 0, columns=columns)
+    assert code == 0, screen[-2000:]
+    frames = screen.replace("\r\n", "\n").split("\r")
     bars = [f for f in frames if " rows, success " in f]
     assert len(bars) >= 2, frames[-5:]  # drawn, then redrawn as rows are answered
     final = bars[-1].splitlines()[0]
