@@ -151,7 +151,9 @@ def read_results(path: Path) -> ResultFacts:
     try:
         reader = pa_csv.open_csv(
             str(path),
-            read_options=pa_csv.ReadOptions(block_size=_READ_BLOCK),
+            # Small blocks, one at a time: the report runs at the end of a run whose peak
+            # memory it must not raise.
+            read_options=pa_csv.ReadOptions(block_size=_READ_BLOCK, use_threads=False),
             convert_options=convert,
         )
         for batch in reader:

@@ -43,6 +43,15 @@ class XlsxCopy:
         self.given_up = False
         self._spool: IO[bytes] | None = None
 
+    def takes(self, n: int) -> bool:
+        """Do ``n`` more rows still fit? When not, give up for good (before any conversion)."""
+        if self.given_up:
+            return False
+        if self.rows + n > self.max_rows:
+            self._give_up()
+            return False
+        return True
+
     def append(self, rows: Iterable[Sequence[object]]) -> None:
         """Add rows: ints stay numbers, everything else is text."""
         if self.given_up:
