@@ -58,8 +58,19 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_the_wheel_holds_every_part_and_the_demo_files(installed: Path) -> None:
     (wheel,) = (installed.parent.parent / "wheels").glob("*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    for part in ("cli", "config", "clean", "pipeline", "record", "sandbox", "send"):
+    for part in ("cli", "config", "clean", "pipeline", "record", "sandbox", "send", "web"):
         assert f"importer/{part}/__init__.py" in names, part
+    web_files = [
+        "templates/base.html",
+        "templates/index.html",
+        "templates/map.html",
+        "templates/check.html",
+        "templates/run.html",
+        "static/app.js",
+        "static/app.css",
+    ]
+    for page in web_files:  # the browser face needs no CDN: every file ships
+        assert f"importer/web/{page}" in names, page
     for data in ("leads.csv", "mapping.yaml", "expected.json"):
         assert f"importer/pipeline/demo/{data}" in names
 

@@ -553,3 +553,38 @@ def mapping_check(
 
 
 # --- end mapping check ---
+
+
+@main.command("serve")
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("output"),
+    show_default=True,
+    help="Where uploads and run folders go.",
+)
+@click.option(
+    "--mappings",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("mappings"),
+    show_default=True,
+    help="Saved mappings: one whose columns match an upload is picked.",
+)
+@click.option(
+    "--sandbox", is_flag=True, help="Also start the local sandbox and send to it (no token)."
+)
+@handle_errors
+def serve_command(port: int, out: Path, mappings: Path, sandbox: bool) -> None:
+    """Open the import in a browser: upload, map, check, send, watch, results.
+
+    Serves on 127.0.0.1 only. Stop it with Ctrl-C (a send in progress finishes first).
+    """
+    from aiohttp import web
+
+    from importer.web import LOOPBACK, create_app
+
+    app = create_app(out=out, mappings=mappings, sandbox=sandbox)
+    click.echo(f"leadimport: open http://{LOOPBACK}:{port}/ (Ctrl-C stops)", err=True)
+    web.run_app(app, host=LOOPBACK, port=port, print=None)
