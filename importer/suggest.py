@@ -7,6 +7,7 @@ Used by ``leadimport mapping init`` (writes a commented mapping file) and by
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
@@ -18,6 +19,7 @@ from importer.clean import (
     normalize_times,
     snake_case,
 )
+from importer.config import resolve_region, resolve_zone
 from importer.errors import InputError
 from importer.read import Table
 
@@ -27,6 +29,8 @@ _EMAIL_WORDS = re.compile(r"e-?mail", re.I)
 _CALLBACK_WORDS = re.compile(r"call.?back|appointment|schedule", re.I)
 _NEXT_ACTION_WORDS = re.compile(r"next.?action|follow.?up|next.?call", re.I)
 _TIME_WORDS = re.compile(r"time|date|when|\bat\b", re.I)
+_ZONE_WORDS = re.compile(r"time.?zone|\btz\b|\bzone\b", re.I)
+_COUNTRY_WORDS = re.compile(r"country|\bnation", re.I)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +42,8 @@ class Suggestion:
     times: dict[str, str]  # Trackdrive parameter -> header
     data: dict[str, str]  # data token -> header
     sample_rows: int
+    zone_column: str | None = None  # a column naming each row's time zone
+    region_column: str | None = None  # a column naming each row's country
 
 
 def _share(norm: Normalized, values: pd.Series) -> float:
@@ -97,6 +103,16 @@ def suggest_mapping(table: Table, region: str = "US", timezone: str = "UTC") -> 
             times[param] = header
             rest.remove(label)
 
+    def named(words: re.Pattern[str], resolve: Callable[[str], str | None]) -> str | None:
+        """The first header like ``words`` whose filled sample cells mostly resolve."""
+        for label in rest:
+            if not words.search(by_label[label]):
+                continue
+            cells = [c for c in sample[label].astype("str").str.strip() if c]
+            if cells and sum(resolve(c) is not None for c in cells) >= 0.6 * len(cells):
+                return by_label[label]
+        return None
+
     data: dict[str, str] = {}
     for label in rest:
         key = snake_case(by_label[label]) or "column"
@@ -110,6 +126,8 @@ def suggest_mapping(table: Table, region: str = "US", timezone: str = "UTC") -> 
         times=times,
         data=data,
         sample_rows=len(sample),
+        zone_column=named(_ZONE_WORDS, resolve_zone),
+        region_column=named(_COUNTRY_WORDS, resolve_region),
     )
 
 
@@ -139,8 +157,12 @@ def render_mapping(s: Suggestion, source_name: str, region: str, timezone: str) 
         "version: 1",
         "# endpoint: https://ACCOUNT.trackdrive.com/api/v1/leads/create_or_update",
         "lead_token: ${TRACKDRIVE_LEAD_TOKEN}   # or a literal, or {column: Token}",
-        f"region: {region}                        # for phone numbers without a country code",
-        f"timezone: {timezone}             # for times written without an offset",
+        f"region: {region}                        # for phone numbers without a country code"
+        if s.region_column is None
+        else f"region: {{column: {_q(s.region_column)}, default: {region}}}   # each row's country",
+        f"timezone: {timezone}             # for times written without an offset"
+        if s.zone_column is None
+        else f"timezone: {{column: {_q(s.zone_column)}, default: {timezone}}}   # each row's zone",
         "date_order: MDY                   # how to read 03/04/2025: MDY or DMY",
         "duplicates: all                   # same caller_id twice: all | first | last",
         "send: {rate: 10, concurrency: 8, max_attempts: 5, timeout_s: 30}",

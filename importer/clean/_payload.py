@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from importer.clean._columns import Normalized
+from importer.clean._columns import Normalized, quote_text
 from importer.clean._normalize import (
     normalize_booleans,
     normalize_choices,
@@ -26,14 +26,17 @@ from importer.clean._normalize import (
     normalize_strings,
     snake_case,
 )
-from importer.clean._phones import normalize_phones
+from importer.clean._phones import normalize_phones, phone_timezone
 from importer.clean._times import normalize_times
 from importer.config import (
+    ZONE_HELP,
     Duplicates,
     FieldSpec,
     FieldType,
     MappingConfig,
     closest_header,
+    resolve_region,
+    resolve_zone,
     token_fingerprint,
 )
 from importer.errors import ConfigError, InputError, Setting, mention
@@ -61,6 +64,7 @@ class BoundField:
     spec: FieldSpec
     label: str | None  # frame column; None for a constant
     constant: str  # normalized constant value ("" when from a column)
+    fallback_labels: tuple[str, ...] = ()  # frame columns of spec.fallbacks
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +77,8 @@ class Plan:
     token: str | None  # the run's token; None when unknown (validate) or per-row
     token_label: str | None  # frame column holding a token per row
     mapped_labels: frozenset[str]
+    zone_label: str | None = None  # frame column naming each row's time zone
+    region_label: str | None = None  # frame column naming each row's country
 
 
 def bind(mapping: MappingConfig, table: Table, token: str | None) -> Plan:
@@ -113,7 +119,8 @@ def bind(mapping: MappingConfig, table: Table, token: str | None) -> Plan:
     def bound(prefix: str, spec: FieldSpec) -> BoundField:
         key = f"{prefix}.{spec.name}"
         if spec.column is not None:
-            return BoundField(spec, label_for(key, spec.column), "")
+            others = tuple(label_for(f"{key}.column", c) for c in spec.fallbacks)
+            return BoundField(spec, label_for(key, spec.column), "", others)
         norm = _normalizer(spec, mapping)(pd.Series([spec.value or ""], dtype="str"))
         if norm.errors.iloc[0]:
             raise ConfigError(f"{mapping.path}: {key}.value: {norm.errors.iloc[0]}")
@@ -122,6 +129,12 @@ def bind(mapping: MappingConfig, table: Table, token: str | None) -> Plan:
     fields = tuple(bound("fields", s) for s in mapping.fields)
     data = [bound("data", s) for s in mapping.data]
     token_label = label_for("lead_token", mapping.token.column) if mapping.token.column else None
+    zone_label = (
+        label_for("timezone.column", mapping.timezone_column) if mapping.timezone_column else None
+    )
+    region_label = (
+        label_for("region.column", mapping.region_column) if mapping.region_column else None
+    )
     if mapping.include_unmapped_columns:
         taken = {d.spec.name for d in data}
         # A failures.csv imported again: its row and error columns are ours, not the lead's.
@@ -142,6 +155,8 @@ def bind(mapping: MappingConfig, table: Table, token: str | None) -> Plan:
         token=token,
         token_label=token_label,
         mapped_labels=frozenset(used),
+        zone_label=zone_label,
+        region_label=region_label,
     )
 
 
@@ -258,7 +273,9 @@ def build_rows(chunk: Chunk, plan: Plan) -> pd.DataFrame:
 
     Returns a frame indexed by row number with the columns ``status`` (valid/invalid),
     ``error``, ``caller_id``, ``email``, ``key`` (the duplicate/ordering key),
-    ``payload`` (JSON body without the token) and ``token`` (a per-row token, else "").
+    ``payload`` (JSON body without the token), ``token`` (a per-row token, else "") and,
+    when the mapping lists fallback columns, ``note`` (which column a value came from, when
+    not the first).
     The work is done on pyarrow arrays: a million rows take about a second.
     """
     frame = chunk.frame
@@ -270,22 +287,29 @@ def build_rows(chunk: Chunk, plan: Plan) -> pd.DataFrame:
     normalized: dict[str, pa.Array] = {}
     mapping = plan.mapping
 
+    notes: list[pa.Array] = []
+    rows = _RowSettings(frame, plan)
+    errors.extend(rows.errors)
     for group, in_data in ((plan.fields, False), (plan.data, True)):
         for field in group:
-            if field.label is None:
+            if field.label is None and not rows.per_row(field):
                 values = pa.array([field.constant] * n, _TEXT)
             else:
-                norm = _normalizer(field.spec, mapping)(frame[field.label])
+                cells, source = rows.cells(field)
+                norm = rows.normalize(field)
                 values = text_array(norm.values)
                 errs = text_array(norm.errors)
-                column = _text(f"{field.spec.column or field.label}: ")
-                errors.append(_unless_empty(errs, _concat(column, errs)))
-                if field.spec.required:
-                    raw = text_array(frame[field.label])
-                    missing = pc.and_(
-                        pc.equal(pc.utf8_trim_whitespace(raw), _EMPTY), pc.equal(errs, _EMPTY)
-                    )
-                    errors.append(_message(missing, f"{field.spec.column}: required but empty"))
+                first = _text(f"{field.spec.column or field.label or field.spec.name}")
+                column = first if source is None else pc.if_else(_blank(source), first, source)
+                errors.append(_unless_empty(errs, _concat(column, _text(": "), errs)))
+                if source is not None:
+                    # Which fallback column gave the value: a fact for results, not an error.
+                    taken = _text(f"{field.spec.name} from '")
+                    notes.append(_unless_empty(source, _concat(taken, source, _text("'"))))
+                if field.spec.required and field.label is not None:
+                    missing = pc.and_(_blank(text_array(cells)), pc.equal(errs, _EMPTY))
+                    named = " or ".join(field.spec.columns)
+                    errors.append(_message(missing, f"{named}: required but empty"))
             if not in_data:
                 normalized[field.spec.name] = values
             (data_members if in_data else members).append(_encode(field, values, in_data=in_data))
@@ -341,10 +365,162 @@ def build_rows(chunk: Chunk, plan: Plan) -> pd.DataFrame:
                 ("key", key),
                 ("payload", body),
                 ("token", tokens),
+                # Only a mapping with fallback columns has notes (results' "note" column).
+                *((("note", _join(notes, "; ", n)),) if notes else ()),
             )
         },
         index=index,
     )
+
+
+def _blank(values: pa.Array) -> pa.Array:
+    return pc.equal(pc.utf8_trim_whitespace(values), _EMPTY)
+
+
+def _grouped(
+    s: pd.Series, keys: pa.Array, normalize: Callable[[pd.Series, str], Normalized]
+) -> Normalized:
+    """Normalize ``s`` once per group of rows that share a key (a zone, a region).
+
+    Each group is vectorised over its distinct values, so the work is one pass per distinct
+    (value, key) pair; rows whose key is "" (a zone or country that names none, reported
+    on its own) are left empty.
+    """
+    encoded = pc.dictionary_encode(keys)
+    codes = encoded.indices.to_numpy(zero_copy_only=False)
+    values: list[pd.Series] = []
+    errors: list[pd.Series] = []
+    for i, key in enumerate(encoded.dictionary.to_pylist()):
+        if not key:
+            continue
+        norm = normalize(s[codes == i], key)
+        values.append(norm.values)
+        errors.append(norm.errors)
+    blank = pd.Series([], dtype=s.dtype)
+    return Normalized(
+        pd.concat([blank, *values]).reindex(s.index, fill_value="").astype("str"),
+        pd.concat([blank, *errors]).reindex(s.index, fill_value="").astype("str"),
+    )
+
+
+class _RowSettings:
+    """One chunk's per-row zone and region, and its fields' normalized values."""
+
+    def __init__(self, frame: pd.DataFrame, plan: Plan) -> None:
+        self.frame = frame
+        self.plan = plan
+        self.mapping = plan.mapping
+        self.errors: list[pa.Array] = []
+        self._norms: dict[int, Normalized] = {}  # by id(field)
+        self._zones: pa.Array | None = None
+        self.regions: pa.Array | None = None
+        if plan.region_label is not None:
+            self.regions = self._per_row(
+                plan.region_label,
+                self.mapping.region_column or "",
+                self.mapping.region,
+                resolve_region,
+                "is not a country; write an ISO code like US, CA, GB or a country name",
+            )
+        if plan.zone_label is not None:
+            self._zones = self._per_row(
+                plan.zone_label,
+                self.mapping.timezone_column or "",
+                self.mapping.timezone or "",
+                resolve_zone,
+                f"is not a time zone; {ZONE_HELP}",
+            )
+
+    def _per_row(
+        self,
+        label: str,
+        column: str,
+        default: str,
+        resolve: Callable[[str], str | None],
+        problem: str,
+    ) -> pa.Array:
+        """Each row's setting from ``label`` ("" where it names none, with a row error)."""
+        cells = pc.utf8_trim_whitespace(text_array(self.frame[label]))
+        encoded = pc.dictionary_encode(cells)
+        names: list[str] = []
+        messages: list[str] = []
+        for cell in encoded.dictionary.to_pylist():
+            name = (resolve(cell) or "") if cell else default
+            names.append(name)
+            if name:
+                messages.append("")
+            elif cell:
+                messages.append(f"{column}: {quote_text(cell)} {problem}")
+            else:
+                messages.append(f"{column}: empty, and the mapping names no default")
+        self.errors.append(pc.take(pa.array(messages, _TEXT), encoded.indices))
+        return pc.take(pa.array(names, _TEXT), encoded.indices)
+
+    def cells(self, field: BoundField) -> tuple[pd.Series, pa.Array | None]:
+        """The cells a field reads: the first non-empty of its columns, and per row the
+        fallback column it came from ("" for the first); None without fallbacks."""
+        if field.label is None:  # a constant, read in each row's zone or region
+            value = field.spec.value or ""
+            return pd.Series([value] * len(self.frame), self.frame.index, dtype="str"), None
+        if not field.fallback_labels:
+            return self.frame[field.label], None
+        chosen = text_array(self.frame[field.label])
+        source = pa.array([""] * len(chosen), _TEXT)
+        for column, label in zip(field.spec.fallbacks, field.fallback_labels, strict=True):
+            other = text_array(self.frame[label])
+            take = pc.and_(_blank(chosen), pc.invert(_blank(other)))
+            chosen = pc.if_else(take, other, chosen)
+            source = pc.if_else(take, _text(column), source)
+        return text_series(chosen, self.frame.index), source
+
+    def per_row(self, field: BoundField) -> bool:
+        """Whether the field's values depend on each row's zone or region."""
+        if field.spec.type is FieldType.PHONE:
+            return self.regions is not None
+        if field.spec.type is FieldType.TIME:
+            return bool(self.mapping.timezone_column or self.mapping.timezone_from)
+        return False
+
+    def normalize(self, field: BoundField) -> Normalized:
+        """The field's normalized values, in each row's zone or region where the mapping
+        reads them per row."""
+        key = id(field)
+        if key in self._norms:
+            return self._norms[key]
+        cells, _ = self.cells(field)
+        spec, mapping = field.spec, self.mapping
+        if spec.type is FieldType.PHONE and self.regions is not None:
+            norm = _grouped(cells, self.regions, normalize_phones)
+        elif self.per_row(field):
+            zones = self.zones()
+            order = mapping.date_order
+            norm = _grouped(cells, zones, lambda s, zone: normalize_times(s, zone, order))
+        else:
+            norm = _normalizer(spec, mapping)(cells)
+        self._norms[key] = norm
+        return norm
+
+    def zones(self) -> pa.Array:
+        """Each row's zone: from its zone column, or from its phone number's zone."""
+        if self._zones is None:
+            default = self.mapping.timezone or ""
+            caller = next(
+                (f for f in self.plan.fields if f.spec.name == self.mapping.timezone_from), None
+            )
+            n = len(self.frame)
+            if caller is None or caller.label is None:
+                phones = pa.array([caller.constant if caller else ""] * n, _TEXT)
+            else:
+                phones = text_array(self.normalize(caller).values)
+            encoded = pc.dictionary_encode(phones)
+            # Per distinct number: phone_timezone parses each, so a list of a million
+            # different numbers costs seconds here, and only with from: caller_id.
+            names = [
+                (phone_timezone(p) if p else None) or default
+                for p in encoded.dictionary.to_pylist()
+            ]
+            self._zones = pc.take(pa.array(names, _TEXT), encoded.indices)
+        return self._zones
 
 
 def _who_is_missing(mapping: MappingConfig) -> str:
@@ -352,7 +528,8 @@ def _who_is_missing(mapping: MappingConfig) -> str:
     for name in ("caller_id", "email"):
         spec = mapping.field(name)
         if spec is not None and spec.column is not None:
-            names.append(f"{name} ('{spec.column}')")
+            quoted = ", ".join(f"'{c}'" for c in spec.columns)
+            names.append(f"{name} ({quoted})")
     listed = " or ".join(names) or "caller_id or email"
     return f"no {listed}: a lead needs a phone number or an email"
 

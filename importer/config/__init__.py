@@ -9,13 +9,16 @@ from __future__ import annotations
 from importer.config._load import (
     DEFAULT_ENDPOINT,
     TOKEN_ENV,
+    ZONE_HELP,
     check_endpoint,
     closest_header,
     load_mapping,
     mapping_yaml,
     parse_mapping,
     reschedule_mapping,
+    resolve_region,
     resolve_token,
+    resolve_zone,
 )
 from importer.config._mapping import (
     DATA_TYPES,
@@ -58,6 +61,9 @@ __all__ = [
     "mapping_yaml",
     "parse_mapping",
     "reschedule_mapping",
+    "ZONE_HELP",
+    "resolve_region",
     "resolve_token",
+    "resolve_zone",
     "token_fingerprint",
 ]

@@ -21,8 +21,10 @@ import yaml
 
 from importer.config._mapping import (
     CHOICES,
+    COUNTRY_NAMES,
     DATA_TYPES,
     PARAMETERS,
+    US_ZONES,
     Duplicates,
     FieldSpec,
     FieldType,
@@ -162,6 +164,9 @@ def _parse_spec(
         if not raw.strip():
             raise _err(path, key, "is empty; write a column name, {column: NAME} or {value: X}")
         return FieldSpec(name, ftype, column=raw.strip(), choices=choices)
+    if isinstance(raw, list):
+        first, *rest = _column_list(path, key, raw)
+        return FieldSpec(name, ftype, column=first, choices=choices, fallbacks=tuple(rest))
     if not isinstance(raw, dict):
         raise _err(
             path,
@@ -193,6 +198,11 @@ def _parse_spec(
         raise _err(path, f"{key}.required", "must be true or false")
     if "column" in raw:
         column = raw["column"]
+        if isinstance(column, list):
+            first, *rest = _column_list(path, f"{key}.column", column)
+            return FieldSpec(
+                name, ftype, column=first, required=required, choices=choices, fallbacks=tuple(rest)
+            )
         if not isinstance(column, str) or not column.strip():
             raise _err(path, f"{key}.column", "must be a non-empty column name")
         return FieldSpec(name, ftype, column=column.strip(), required=required, choices=choices)
@@ -200,6 +210,118 @@ def _parse_spec(
     if value is None or isinstance(value, dict | list):
         raise _err(path, f"{key}.value", "must be a single value (text, number or true/false)")
     return FieldSpec(name, ftype, value=_scalar_text(value), required=required, choices=choices)
+
+
+def _column_list(path: Path, key: str, raw: list[Any]) -> list[str]:
+    """A list of fallback columns: non-empty names, each once."""
+    if not raw or not all(isinstance(c, str) and c.strip() for c in raw):
+        raise _err(
+            path, key, "a list of columns must name one or more columns, e.g. [Phone, Mobile]"
+        )
+    names = [c.strip() for c in raw]
+    twice = next(
+        (c for i, c in enumerate(names) if _column_key(c) in map(_column_key, names[:i])), None
+    )
+    if twice is not None:
+        raise _err(path, key, f"column '{twice}' is listed twice; list each column once")
+    return names
+
+
+def resolve_zone(text: str) -> str | None:
+    """The IANA zone a mapping or a cell names (``EST`` and ``Eastern`` are America/New_York,
+    with daylight saving); None if it names none."""
+    word = " ".join(text.split())
+    zone = US_ZONES.get(word.casefold(), word)
+    if not zone or zone.casefold() in ("localtime", "local"):
+        return None
+    try:
+        zoneinfo.ZoneInfo(zone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return None
+    return zone
+
+
+def resolve_region(text: str) -> str | None:
+    """The phone region (ISO code) a mapping or a cell names, by code or country name."""
+    word = " ".join(text.split())
+    code = word.upper()
+    if code in phonenumbers.SUPPORTED_REGIONS:
+        return code
+    return COUNTRY_NAMES.get(word.casefold())
+
+
+ZONE_HELP = "use an IANA name like America/New_York or a US zone like Eastern, EST, PT"
+
+
+def _parse_zone(path: Path, raw: Any) -> tuple[str | None, str | None, str | None]:
+    """The ``timezone:`` key: (default zone, zone column, field whose phone gives the zone)."""
+    if raw is None:
+        return None, None, None
+    if not isinstance(raw, dict):
+        return _one_zone(path, "timezone", raw), None, None
+    allowed = ("column", "from", "default")
+    for k in raw:
+        if k not in allowed:
+            raise _err(
+                path,
+                f"timezone.{k}",
+                f"unknown key; allowed: {', '.join(allowed)}{_suggest(str(k), allowed)}",
+            )
+    if ("column" in raw) == ("from" in raw):
+        raise _err(
+            path,
+            "timezone",
+            "write a zone (America/New_York), {column: NAME, default: ZONE} or "
+            "{from: caller_id, default: ZONE}",
+        )
+    default = (
+        None if raw.get("default") is None else _one_zone(path, "timezone.default", raw["default"])
+    )
+    if "column" in raw:
+        column = raw["column"]
+        if not isinstance(column, str) or not column.strip():
+            raise _err(path, "timezone.column", "must be a non-empty column name")
+        return default, column.strip(), None
+    if raw["from"] != "caller_id":
+        raise _err(path, "timezone.from", f"'{raw['from']}' is not allowed; use caller_id")
+    if default is None:
+        raise _err(
+            path,
+            "timezone.default",
+            "is needed with from: caller_id, for numbers of no one zone (toll-free, "
+            "foreign); add e.g. 'default: America/New_York'",
+        )
+    return default, None, "caller_id"
+
+
+def _one_zone(path: Path, key: str, raw: Any) -> str:
+    zone = resolve_zone(str(raw))
+    if zone is None:
+        close = _suggest(str(raw), zoneinfo.available_timezones())
+        raise _err(path, key, f"'{raw}' is not a time zone; {ZONE_HELP}{close}")
+    return zone
+
+
+def _parse_region(path: Path, raw: Any) -> tuple[str, str | None]:
+    """The ``region:`` key: (default region, region column)."""
+    column = None
+    if isinstance(raw, dict):
+        for k in raw:
+            if k not in ("column", "default"):
+                raise _err(path, f"region.{k}", "unknown key; allowed: column, default")
+        column = raw.get("column")
+        if not isinstance(column, str) or not column.strip():
+            raise _err(path, "region.column", "must be a non-empty column name")
+        column = column.strip()
+        raw = raw.get("default", "US")
+    region = resolve_region(str(raw))
+    if region is None:
+        raise _err(
+            path,
+            "region" if column is None else "region.default",
+            f"'{raw}' is not a region code; use a two-letter code like US, CA, GB",
+        )
+    return region, column
 
 
 def _parse_token(path: Path, raw: Any) -> TokenSource:
@@ -328,7 +450,7 @@ def _check_token_column(path: Path, token: TokenSource, specs: Iterable[tuple[st
     if token.column is None:
         return
     for key, spec in specs:
-        if spec.column is not None and _column_key(spec.column) == _column_key(token.column):
+        if any(_column_key(c) == _column_key(token.column) for c in spec.columns):
             raise _err(
                 path,
                 key,
@@ -365,24 +487,8 @@ def parse_mapping(raw: Any, path: Path) -> MappingConfig:
         endpoint = value
     endpoint = check_endpoint(endpoint.strip(), f"{path}: endpoint")
 
-    region = str(raw.get("region", "US")).upper()
-    if region not in phonenumbers.SUPPORTED_REGIONS:
-        raise _err(
-            path,
-            "region",
-            f"'{region}' is not a region code; use a two-letter code like US, CA, GB",
-        )
-    timezone = None if raw.get("timezone") is None else str(raw["timezone"])
-    try:
-        if timezone is not None:
-            zoneinfo.ZoneInfo(timezone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        close = _suggest(str(timezone), zoneinfo.available_timezones())
-        raise _err(
-            path,
-            "timezone",
-            f"'{timezone}' is not a time zone; use an IANA name like America/New_York{close}",
-        ) from None
+    region, region_column = _parse_region(path, raw.get("region", "US"))
+    timezone, timezone_column, timezone_from = _parse_zone(path, raw.get("timezone"))
     date_order = str(raw.get("date_order", "MDY")).upper()
     if date_order not in ("MDY", "DMY"):
         raise _err(path, "date_order", f"'{date_order}' is not allowed; use MDY or DMY")
@@ -431,7 +537,7 @@ def parse_mapping(raw: Any, path: Path) -> MappingConfig:
             continue
         _check_constant(path, spec)
     timed = [s for s in (*fields, *data) if s.type is FieldType.TIME]
-    if timed and timezone is None:
+    if timed and timezone is None and timezone_column is None:
         # No silent default: the same file read as UTC or as New York is five hours apart.
         spec = timed[0]
         where = f"fields.{spec.name}" if spec in fields else f"data.{spec.name}"
@@ -466,6 +572,9 @@ def parse_mapping(raw: Any, path: Path) -> MappingConfig:
         data=tuple(data),
         include_unmapped_columns=include,
         raw=raw,
+        timezone_column=timezone_column,
+        timezone_from=timezone_from,
+        region_column=region_column,
     )
 
 

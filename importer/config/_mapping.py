@@ -63,11 +63,17 @@ class FieldSpec:
     value: str | None = None
     required: bool = False
     choices: tuple[str, ...] = ()
+    fallbacks: tuple[str, ...] = ()  # columns read, in order, where ``column`` is empty
 
     @property
     def source(self) -> str:
         """How the mapping names this value's origin, for messages."""
         return f"column '{self.column}'" if self.column is not None else "constant"
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Every column this value may come from, first choice first."""
+        return (self.column, *self.fallbacks) if self.column is not None else ()
 
 
 # Every default of sending lives here, once: the mapping's send: block, the sender's
@@ -128,11 +134,17 @@ class MappingConfig:
     data: tuple[FieldSpec, ...]
     include_unmapped_columns: bool
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # Per row: the column naming each row's zone, or the field whose phone number's zone
+    # it is (``timezone`` is then the default); the column naming each row's country.
+    timezone_column: str | None = None
+    timezone_from: str | None = None
+    region_column: str | None = None
 
     @property
     def columns(self) -> list[str]:
         """Every spreadsheet column the mapping names, in mapping order."""
-        names = [s.column for s in (*self.fields, *self.data) if s.column is not None]
+        names = [c for s in (*self.fields, *self.data) for c in s.columns]
+        names += [c for c in (self.timezone_column, self.region_column) if c is not None]
         if self.token.column is not None:
             names.append(self.token.column)
         return names
@@ -140,6 +152,50 @@ class MappingConfig:
     def field(self, name: str) -> FieldSpec | None:
         """The spec of Trackdrive parameter ``name``, if mapped."""
         return next((s for s in self.fields if s.name == name), None)
+
+
+# The zones people type for US time: each means the US zone with daylight saving, so
+# "EST" in July is read as EDT (what a person writing "EST" on a form means), in a row
+# and in the mapping alike.
+US_ZONES: dict[str, str] = {
+    **dict.fromkeys(("eastern", "est", "edt", "et", "us/eastern"), "America/New_York"),
+    **dict.fromkeys(("central", "cst", "cdt", "ct", "us/central"), "America/Chicago"),
+    **dict.fromkeys(("mountain", "mst", "mdt", "mt", "us/mountain"), "America/Denver"),
+    **dict.fromkeys(("pacific", "pst", "pdt", "pt", "us/pacific"), "America/Los_Angeles"),
+    **dict.fromkeys(
+        ("alaska", "akst", "akdt", "akt", "us/alaska"), "America/Anchorage"
+    ),
+    **dict.fromkeys(
+        ("hawaii", "hst", "hdt", "ht", "us/hawaii", "hawaii-aleutian"), "Pacific/Honolulu"
+    ),
+    **dict.fromkeys(("arizona", "us/arizona"), "America/Phoenix"),
+    **{f"{z} time": zone for z, zone in (("eastern", "America/New_York"),
+        ("central", "America/Chicago"), ("mountain", "America/Denver"),
+        ("pacific", "America/Los_Angeles"), ("alaska", "America/Anchorage"),
+        ("hawaii", "Pacific/Honolulu"))},
+}  # fmt: skip
+
+# Country names as lead forms write them, to ISO codes. pycountry is not installed and
+# phonenumbers knows only the codes; the two-letter codes themselves are always accepted
+# (phonenumbers.SUPPORTED_REGIONS), so this table needs only the names seen in lead lists.
+COUNTRY_NAMES: dict[str, str] = {
+    **dict.fromkeys(("united states", "united states of america", "usa", "u.s.", "u.s.a.",
+                     "america"), "US"),
+    **dict.fromkeys(("canada", "can"), "CA"),
+    **dict.fromkeys(("united kingdom", "great britain", "england", "scotland", "wales",
+                     "northern ireland", "uk", "u.k."), "GB"),
+    **dict.fromkeys(("mexico", "méxico", "mex"), "MX"),
+    "puerto rico": "PR", "australia": "AU", "new zealand": "NZ", "ireland": "IE",
+    "india": "IN", "philippines": "PH", "germany": "DE", "france": "FR", "spain": "ES",
+    "italy": "IT", "netherlands": "NL", "belgium": "BE", "switzerland": "CH",
+    "austria": "AT", "portugal": "PT", "brazil": "BR", "argentina": "AR", "colombia": "CO",
+    "chile": "CL", "peru": "PE", "dominican republic": "DO", "jamaica": "JM",
+    "south africa": "ZA", "nigeria": "NG", "kenya": "KE", "israel": "IL",
+    "united arab emirates": "AE", "uae": "AE", "japan": "JP", "china": "CN",
+    "singapore": "SG", "sweden": "SE", "norway": "NO", "denmark": "DK", "finland": "FI",
+    "poland": "PL", "pakistan": "PK", "bahamas": "BS", "bermuda": "BM", "guam": "GU",
+    "u.s. virgin islands": "VI", "us virgin islands": "VI",
+}  # fmt: skip
 
 
 def token_fingerprint(token: str) -> str:

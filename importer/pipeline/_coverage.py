@@ -36,8 +36,12 @@ def check_mapping(source: Source, mapping_path: Path) -> Coverage:
     mapping = load_mapping(mapping_path)
     table = source.open()
     by_label = dict(zip(table.columns, table.headers, strict=True))
-    keys = [(f"fields.{s.name}", s.column) for s in mapping.fields if s.column is not None]
-    keys += [(f"data.{s.name}", s.column) for s in mapping.data if s.column is not None]
+    keys = [(f"fields.{s.name}", c) for s in mapping.fields for c in s.columns]
+    keys += [(f"data.{s.name}", c) for s in mapping.data for c in s.columns]
+    if mapping.timezone_column is not None:
+        keys.append(("timezone.column", mapping.timezone_column))
+    if mapping.region_column is not None:
+        keys.append(("region.column", mapping.region_column))
     if mapping.token.column is not None:
         keys.append(("lead_token", mapping.token.column))
     matched: list[Match] = []

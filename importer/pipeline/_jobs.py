@@ -154,7 +154,10 @@ def import_job(
         plan = bind(mapping, table, token)
         return lambda chunk: build_rows(chunk, plan)
 
-    return Job(command, source, mapping, token, window, make_builder, mapping.duplicates)
+    # Which fallback column gave a value is said in a trailing results column, "note".
+    fallbacks = any(s.fallbacks for s in (*mapping.fields, *mapping.data))
+    extra = ("note",) if fallbacks else ()
+    return Job(command, source, mapping, token, window, make_builder, mapping.duplicates, extra)
 
 
 def _windowed(table: Table, window: Window) -> Iterator[Chunk]:
