@@ -372,29 +372,16 @@ def _parse_send(path: Path, raw: Any) -> SendConfig:
     rate = raw.get("rate", default.rate)
     if rate in (0, "unlimited"):
         rate = None
+
+    def setting(key: str, integer: bool) -> Any:
+        value = raw.get(key, getattr(default, key))
+        return _positive(path, f"send.{key}", value, integer=integer, allow_none=False)
+
     return SendConfig(
         rate=_positive(path, "send.rate", rate, integer=False, allow_none=True),
-        concurrency=_positive(
-            path,
-            "send.concurrency",
-            raw.get("concurrency", default.concurrency),
-            integer=True,
-            allow_none=False,
-        ),
-        max_attempts=_positive(
-            path,
-            "send.max_attempts",
-            raw.get("max_attempts", default.max_attempts),
-            integer=True,
-            allow_none=False,
-        ),
-        timeout_s=_positive(
-            path,
-            "send.timeout_s",
-            raw.get("timeout_s", default.timeout_s),
-            integer=False,
-            allow_none=False,
-        ),
+        concurrency=setting("concurrency", integer=True),
+        max_attempts=setting("max_attempts", integer=True),
+        timeout_s=setting("timeout_s", integer=False),
     )
 
 

@@ -203,16 +203,7 @@ class ResultsWriter:
     def write(self, results: pd.DataFrame, original: pd.DataFrame, bad: pd.Series) -> None:
         """Append one chunk: ``results`` has the result columns; ``bad`` marks failure rows."""
         # The numbers come from the endpoint's answer like lead_id; a plain +1… stays as is.
-        safe = {
-            "error",
-            "caller_id",
-            "email",
-            "lead_id",
-            "trackdrive_number_plain",
-            "sms_number_plain",
-            "payload",
-            *self.columns[11:],
-        }
+        safe = {*RESULT_COLUMNS[RESULT_COLUMNS.index("error") :], *self.columns[11:]}
         if self._skip:
             originals = original.iloc[:, self._original_at].astype("str").to_numpy()
             results = results.assign(**{ORIGINAL_ROW: originals})
