@@ -208,6 +208,23 @@ def test_report_command_rebuilds_and_refuses_what_is_not_a_run(
     )
 
 
+def test_the_report_a_run_writes_equals_the_one_rebuilt_from_its_files(
+    tmp_path: Path, sandbox_factory: Any
+) -> None:
+    # The run gathers what results.csv adds up to as it writes it; `report DIR` reads the
+    # file back. Both must give the same page, byte for byte.
+    server = sandbox_factory(tokens=(TOKEN,), fail_rate=0.3, seed=4)
+    checked, sent = tmp_path / "checked", tmp_path / "sent"
+    sample = ROOT / "samples" / "leads.csv"
+    assert invoke("validate", sample, "-m", EXAMPLE, "--out", checked)[0] == 1
+    src = make_csv(tmp_path / "leads.csv", 60)
+    assert invoke(*run_args(src, server, sent, "--max-attempts", "1"))[0] == 1
+    for folder in (checked, sent):
+        written = (folder / "report.html").read_bytes()
+        assert invoke("report", folder)[0] == 0
+        assert (folder / "report.html").read_bytes() == written
+
+
 def test_a_folder_from_the_previous_version_gets_a_report(tmp_path: Path) -> None:
     legacy = tmp_path / "legacy"
     shutil.copytree(ROOT / "tests" / "data" / "legacy-run" / "run", legacy)

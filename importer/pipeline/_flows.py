@@ -71,6 +71,7 @@ from importer.record import (
     Journal,
     Ledger,
     Outcome,
+    ResultsWriter,
     Summary,
     body_hash,
     write_summary,
@@ -130,15 +131,15 @@ def validate(
             job, run_dir, sha, mapping.endpoint, writer, blank, started, started_at
         )
         write_summary(run_dir, summary)
-        _report_page(run_dir)
+        _report_page(run_dir, writer)
         log_summary(summary)
     return summary
 
 
-def _report_page(run_dir: Path) -> None:
+def _report_page(run_dir: Path, writer: ResultsWriter) -> None:
     """Write report.html; a page that cannot be written does not change how the run went."""
     try:
-        write_html_report(run_dir)
+        write_html_report(run_dir, writer.facts)
     except Exception as exc:  # results and summary are written: the run stands as it went
         log.warning("no report.html: %s", exc if isinstance(exc, ImporterError) else repr(exc))
 
@@ -297,7 +298,7 @@ def _execute(
             job, run_dir, sha, endpoint, writer, blank, started, started_at, report, extra
         )
         write_summary(run_dir, summary)
-        _report_page(run_dir)
+        _report_page(run_dir, writer)
         log_summary(summary)
     return summary
 
@@ -535,7 +536,7 @@ def reschedule(
                 started_at,
             )
             write_summary(run_dir, summary)
-            _report_page(run_dir)
+            _report_page(run_dir, writer)
         return summary
     (run_dir / "mapping.yaml").write_text(mapping_yaml(mapping), encoding="utf-8")
     settings = _settings(mapping, options, endpoint)

@@ -136,6 +136,10 @@ class ResultFacts:
     skips: _Problems = field(default_factory=_Problems)  # skipped by design: not problems
     columns: _Problems = field(default_factory=_Problems)  # every problem, by column
 
+    def add(self, batch: pa.RecordBatch) -> None:
+        """Add up one block of results (the columns of ``_RESULT_TYPES``)."""
+        _add_results(self, batch)
+
 
 def read_results(path: Path) -> ResultFacts:
     """Add up ``results.csv`` block by block (never the whole file in memory)."""
@@ -617,8 +621,11 @@ def is_run_folder(folder: Path) -> bool:
     return (folder / SUMMARY_FILE).is_file()
 
 
-def write_report(run_dir: Path) -> Path:
+def write_report(run_dir: Path, results: ResultFacts | None = None) -> Path:
     """Build ``report.html`` in ``run_dir`` from the folder's own files; return its path.
+
+    ``results``: what results.csv adds up to, when the run that just wrote it gathered it
+    (then the file is not read again).
 
     Raises ConfigError when ``run_dir`` is not a run folder (no ``summary.json``) or a file
     in it is unreadable, OutputError when the page cannot be written.
@@ -630,7 +637,8 @@ def write_report(run_dir: Path) -> Path:
             "`leadimport run` or `leadimport validate` wrote"
         )
     info = _read_json(run_dir / RUN_FILE) or {}
-    results = read_results(run_dir / RESULTS_FILE)
+    if results is None:
+        results = read_results(run_dir / RESULTS_FILE)
     sends = read_journal(run_dir / JOURNAL_FILE)
     page = (
         _environment()

@@ -13,7 +13,7 @@ import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow as pa
@@ -34,6 +34,9 @@ from importer.clean import (
 from importer.clean import TEXT as _TEXT
 from importer.errors import OutputError, printable
 from importer.record._xlsx import XlsxCopy
+
+if TYPE_CHECKING:
+    from importer.record._report import ResultFacts
 
 RESULT_COLUMNS = [
     "row",
@@ -185,6 +188,11 @@ class ResultsWriter:
             run_dir / FAILURES_XLSX, [*self._ours, *headers[self._skip :]], FAILURES_XLSX_MAX_ROWS
         )
         self.tally = Tally()
+        # What the run report shows of results.csv, gathered as it is written: reading the
+        # file back at the end would raise a big run's peak memory (~170 MB at 1M rows).
+        from importer.record._report import ResultFacts  # _report imports this module
+
+        self.facts: ResultFacts = ResultFacts()
         self._results = run_dir / (RESULTS_FILE + ".tmp")
         self._failures = run_dir / (FAILURES_FILE + ".tmp")
         self._wrote_failures = False
@@ -222,6 +230,7 @@ class ResultsWriter:
         if self._results_xlsx.takes(len(results)):  # converting cells to Python is costly
             self._results_xlsx.append(zip(*(a.to_pylist() for a in raw), strict=True))
         self.tally.add(results)
+        self.facts.add(self._report_batch(raw))
         try:
             self._csv.write_table(pa.Table.from_arrays(arrays, schema=self._schema))
         except OSError as exc:
@@ -258,6 +267,14 @@ class ResultsWriter:
         except OSError as exc:
             raise OutputError(f"{self._failures}: cannot write failures ({exc.strerror})") from None
         self._wrote_failures = True
+
+    def _report_batch(self, raw: list[pa.Array]) -> pa.RecordBatch:
+        """The columns the report adds up, as results.csv holds them (text as text)."""
+        names = ["row", "status", "http_status", "error"]
+        names += ["trackdrive_number_plain", "sms_number_plain"]
+        columns = [raw[self.columns.index(name)] for name in names]
+        texts = [pc.cast(column, pa.string()) for column in columns[1:]]
+        return pa.RecordBatch.from_arrays([columns[0], *texts], names=names)
 
     def finish(self) -> None:
         """Move the finished files into place."""
