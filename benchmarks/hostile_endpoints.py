@@ -32,11 +32,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import Outcome
 from common import run_limited as limited  # noqa: E402
+from gen_leads import COLUMNS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "mappings" / "example.yaml"
-HEADER = ["First Name", "Last Name", "Phone", "E-mail", "Callback Time", "Amount", "State", "ZIP"]
-HEADER += ["Source"]
+HEADER = COLUMNS  # the columns of every sample and of mappings/example.yaml
 TOKEN = "hostile-TOKEN-5c1d"
 ROWS = 4  # sent at once: the old code held four endless answers together
 

@@ -28,20 +28,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import run_limited  # noqa: E402
+from gen_leads import COLUMNS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "mappings" / "example.yaml"
-HEADER = [
-    "First Name",
-    "Last Name",
-    "Phone",
-    "E-mail",
-    "Callback Time",
-    "Amount",
-    "State",
-    "ZIP",
-    "Source",
-]
+HEADER = COLUMNS  # the columns of every sample and of mappings/example.yaml
 LEAD = ["Ann", "Lee", "2125550123", "ann@example.com", "", "100", "NY", "10001", "web"]
 
 _MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"

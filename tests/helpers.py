@@ -86,3 +86,15 @@ def on_terminal(
         screen += data
     os.close(controller)
     return proc.wait(timeout=timeout), screen.decode("utf-8", errors="replace")
+
+
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's; Playwright's own download cannot work here
+# Headless, and quiet on this closed network (no background fetches, no updates).
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import EXAMPLE, ROOT, invoke
+from helpers import CHROMIUM, CHROMIUM_ARGS, EXAMPLE, ROOT, invoke
 from helpers import read_results as results
 from test_run import TOKEN, make_csv, run_args
 
@@ -260,9 +260,6 @@ def test_several_files_get_an_index(tmp_path: Path, sandbox_factory: Any) -> Non
     assert sorted(int(e["data-rows"]) for e in index.find(class_="run")) == [3, 4]
 
 
-CHROMIUM = Path("/usr/bin/chromium")
-
-
 @pytest.mark.browser
 def test_report_renders_in_chromium_offline(tmp_path: Path, sandbox_factory: Any) -> None:
     if not CHROMIUM.exists() and not os.environ.get("CI"):
@@ -279,14 +276,7 @@ def test_report_renders_in_chromium_offline(tmp_path: Path, sandbox_factory: Any
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=str(CHROMIUM),
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-            ],
+            args=CHROMIUM_ARGS,
         )
         try:
             page = browser.new_page(viewport={"width": 1200, "height": 900})

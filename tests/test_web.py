@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import EXAMPLE, HEADER, ROOT, invoke, read_results
+from helpers import CHROMIUM, CHROMIUM_ARGS, EXAMPLE, HEADER, ROOT, invoke, read_results
 
 from importer.sandbox import SandboxServer
 from importer.web import LOOPBACK, create_app
@@ -367,9 +367,6 @@ async def test_a_rejected_token_ends_the_run_and_the_page_says_so(
     assert len(strict.requests()) <= 8  # at most the requests already in flight
 
 
-CHROMIUM = Path("/usr/bin/chromium")
-
-
 @pytest.mark.browser
 def test_the_page_takes_a_file_from_upload_to_results_like_the_cli(tmp_path: Path) -> None:
     if not CHROMIUM.exists() and not os.environ.get("CI"):
@@ -398,14 +395,7 @@ def test_the_page_takes_a_file_from_upload_to_results_like_the_cli(tmp_path: Pat
         with sync_api.sync_playwright() as playwright:
             browser = playwright.chromium.launch(
                 executable_path=str(CHROMIUM),
-                args=[
-                    "--headless",
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-background-networking",
-                    "--disable-component-update",
-                    "--no-first-run",
-                ],
+                args=CHROMIUM_ARGS,
             )
             page = browser.new_page(viewport={"width": 1100, "height": 900})
             page.set_default_timeout(15_000)
