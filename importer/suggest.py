@@ -19,18 +19,40 @@ from importer.clean import (
     normalize_times,
     snake_case,
 )
-from importer.config import resolve_region, resolve_zone
+from importer.config import DEFAULT_CALLING_HOURS, resolve_region, resolve_zone
 from importer.errors import InputError
 from importer.read import Table
 
 _SAMPLE_ROWS = 500
 _PHONE_WORDS = re.compile(r"phone|mobile|cell|tel\b|telephone|caller|\bnumber\b|contact.?no", re.I)
 _EMAIL_WORDS = re.compile(r"e-?mail", re.I)
-_CALLBACK_WORDS = re.compile(r"call.?back|appointment|schedule", re.I)
+_CALLBACK_WORDS = re.compile(r"call.?back|appointment|schedule|best.?time|time.?to.?call", re.I)
 _NEXT_ACTION_WORDS = re.compile(r"next.?action|follow.?up|next.?call", re.I)
 _TIME_WORDS = re.compile(r"time|date|when|\bat\b", re.I)
 _ZONE_WORDS = re.compile(r"time.?zone|\btz\b|\bzone\b", re.I)
 _COUNTRY_WORDS = re.compile(r"country|\bnation", re.I)
+# When the lead came in: Meta's created_time, Salesforce's CreatedDate, HubSpot's Create
+# Date, Zoho's Created Time, Google Ads' Submission time, a Google Form's Timestamp.
+_CREATED_WORDS = re.compile(
+    r"creat(?:ed|e).?(?:time|date|at|on)|(?:person|contact|lead).?created|date.?created"
+    r"|submi(?:ssion|tted).?(?:time|date|at|on)|^timestamp$",
+    re.I,
+)
+# A consent or opt-in answer, or the proof of one (docs/sources.md): TCPA consent,
+# TrustedForm certificates, Jornaya LeadiD tokens, opt-outs, a form's "I agree" box.
+_CONSENT_WORDS = re.compile(
+    r"consent|opt(?:ed)?.?(?:in|out)|tcpa|trusted.?form|jornaya|lead.?id.?token"
+    r"|universal.?lead.?id|(?<![a-z])agree|do.?not.?call|(?<![a-z])dnc(?![a-z])"
+    r"|marketing.?(?:contact.?)?status"
+    r"|unsubscribe|legal.?basis|gdpr",
+    re.I,
+)
+_OFFSET_AT_END = re.compile(r"(?:z|[+-]\d\d:?\d\d|utc|gmt)$", re.I)
+# Data-token names a dialer's scripts can rely on, whatever the export called the column.
+_FULL_NAME_KEYS = {"name", "full_name", "contact_name", "lead_name", "person_name"}
+_NAME_KEYS = {"firstname": "first_name", "given_name": "first_name", "surname": "last_name",
+              "lastname": "last_name", "family_name": "last_name"}  # fmt: skip
+_LONG_KEY = 45  # a form question as a header ("I agree to be contacted…") is cut to this
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +66,11 @@ class Suggestion:
     sample_rows: int
     zone_column: str | None = None  # a column naming each row's time zone
     region_column: str | None = None  # a column naming each row's country
+    # Every phone-like column, in file order, when there are several: caller_id is read
+    # from the first of them that is filled (a fallback list).
+    phone_columns: tuple[str, ...] = ()
+    time_tokens: frozenset[str] = frozenset()  # data tokens sent as times (they carry an offset)
+    consent_tokens: frozenset[str] = frozenset()  # data tokens that are consent answers
 
 
 def _share(norm: Normalized, values: pd.Series) -> float:
@@ -80,7 +107,16 @@ def suggest_mapping(table: Table, region: str = "US", timezone: str = "UTC") -> 
     phone = max(labels, key=phone_score, default=None)
     if phone is not None and phone_score(phone) < 0.6:
         phone = None
-    rest = [c for c in labels if c != phone]
+    # Other columns that are phones by name and by value (named like one, and 60 % of their
+    # filled cells are: a score of 0.5 + 0.6), such as Phone and Mobile or Phone1 and
+    # Phone2: all of them, in file order, become caller_id's fallback list.
+    phones = [
+        c
+        for c in labels
+        if c == phone or (phone and _PHONE_WORDS.search(by_label[c]) and phone_score(c) >= 1.1)
+    ]
+    phone = phones[0] if phones else None
+    rest = [c for c in labels if c not in phones]
     email = max(rest, key=email_score, default=None)
     if email is not None and email_score(email) < 0.6:
         email = None
@@ -114,12 +150,21 @@ def suggest_mapping(table: Table, region: str = "US", timezone: str = "UTC") -> 
         return None
 
     data: dict[str, str] = {}
+    time_tokens: set[str] = set()
+    consent_tokens: set[str] = set()
     for label in rest:
-        key = snake_case(by_label[label]) or "column"
+        header = by_label[label]
+        key = _token_key(header, consent=bool(_CONSENT_WORDS.search(header)))
+        if _CREATED_WORDS.search(header) and "created_at" not in data:
+            key = "created_at"
         base, n = key, 2
         while key in data:
             key, n = f"{base}_{n}", n + 1
-        data[key] = by_label[label]
+        data[key] = header
+        if _CONSENT_WORDS.search(header):
+            consent_tokens.add(key)
+        elif key == "created_at" and _with_offsets(sample[label].astype("str"), timezone):
+            time_tokens.add(key)
     return Suggestion(
         caller_id=by_label[phone] if phone else None,
         email=by_label[email] if email else None,
@@ -128,7 +173,41 @@ def suggest_mapping(table: Table, region: str = "US", timezone: str = "UTC") -> 
         sample_rows=len(sample),
         zone_column=named(_ZONE_WORDS, resolve_zone),
         region_column=named(_COUNTRY_WORDS, resolve_region),
+        phone_columns=tuple(by_label[c] for c in phones) if len(phones) > 1 else (),
+        time_tokens=frozenset(time_tokens),
+        consent_tokens=frozenset(consent_tokens),
     )
+
+
+def _token_key(header: str, consent: bool) -> str:
+    """The data-token name for a column: its header in snake_case, names made uniform."""
+    key = snake_case(header) or "column"
+    if key in _FULL_NAME_KEYS:
+        return "full_name"
+    key = _NAME_KEYS.get(key, key)
+    if consent and re.search(r"jornaya|lead.?id", header, re.I):
+        return "jornaya_leadid"
+    if consent and len(key) > _LONG_KEY:
+        return "consent"
+    return key
+
+
+def _with_offsets(values: pd.Series, timezone: str) -> bool:
+    """Whether the filled cells mostly read as times that carry their own offset or Z.
+
+    Only such a created time is sent as a time: one without an offset is in the export's
+    account zone, which the file does not say, so it is passed on as written.
+    """
+    cells = values.str.strip()
+    filled = cells != ""
+    if not filled.any():
+        return False
+    with_offset = (
+        filled
+        & cells.str.contains(_OFFSET_AT_END)
+        & (normalize_times(values, timezone).errors == "")
+    )
+    return float(with_offset.sum()) >= 0.6 * float(filled.sum())
 
 
 def _q(text: str) -> str:
@@ -164,11 +243,15 @@ def render_mapping(s: Suggestion, source_name: str, region: str, timezone: str) 
         if s.zone_column is None
         else f"timezone: {{column: {_q(s.zone_column)}, default: {timezone}}}   # each row's zone",
         "date_order: MDY                   # how to read 03/04/2025: MDY or DMY",
+        f'calling_hours: "{DEFAULT_CALLING_HOURS}"  # callbacks only then, lead\'s own zone',
         "duplicates: all                   # same caller_id twice: all | first | last",
         "send: {rate: 10, concurrency: 8, max_attempts: 5, timeout_s: 30}",
         "fields:                           # Trackdrive parameters",
     ]
-    if s.caller_id:
+    if s.phone_columns:
+        listed = ", ".join(_q(c) for c in s.phone_columns)
+        lines.append(f"  caller_id: [{listed}]   # the first of them that is filled")
+    elif s.caller_id:
         lines.append(f"  caller_id: {_q(s.caller_id)}")
     else:
         lines.append("  # caller_id: Phone              # no phone-like column found")
@@ -183,7 +266,12 @@ def render_mapping(s: Suggestion, source_name: str, region: str, timezone: str) 
     if not s.data:
         lines.append("  {}")
     for key, header in s.data.items():
-        lines.append(f"  {key}: {_q(header)}")
+        if key in s.time_tokens:
+            lines.append(f"  {key}: {{column: {_q(header)}, type: time}}")
+        elif key in s.consent_tokens:
+            lines.append(f"  {key}: {_q(header)}   # a consent / opt-in answer, sent as written")
+        else:
+            lines.append(f"  {key}: {_q(header)}")
     lines.append("include_unmapped_columns: false")
     return "\n".join(lines) + "\n"
 

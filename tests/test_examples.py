@@ -16,11 +16,29 @@ SAMPLES = sorted(
     p for p in (ROOT / "samples").iterdir() if p.suffix in (".csv", ".txt", ".xlsx", ".xls", ".ods")
 )
 MAPPINGS = sorted((ROOT / "mappings").glob("*.yaml"))
+# The lead sources' exports (docs/sources.md) each have their own mapping, named like the
+# sample; every other sample has the example's columns.
+SOURCES = (
+    "facebook-lead-ads", "google-ads-lead-form", "tiktok-leads", "hubspot-contacts",
+    "salesforce-leads", "zoho-crm-leads", "pipedrive-people", "google-sheets",
+    "vendor-aged-leads",
+)  # fmt: skip
+
+
+def _mapping_for(sample: Path) -> Path:
+    name = sample.stem if sample.stem in SOURCES else "example"
+    return ROOT / "mappings" / f"{name}.yaml"
 
 
 def test_every_sample_and_mapping_is_covered() -> None:
-    assert len(SAMPLES) >= 12
-    assert {m.name for m in MAPPINGS} == {"example.yaml", "per-row-token.yaml", "reschedule.yaml"}
+    assert len(SAMPLES) >= 12 + len(SOURCES)
+    assert {m.name for m in MAPPINGS} == {
+        "example.yaml",
+        "per-row-token.yaml",
+        "reschedule.yaml",
+        *(f"{name}.yaml" for name in SOURCES),
+    }
+    assert {f"{name}.csv" for name in SOURCES} <= {s.name for s in SAMPLES}
     for mapping in MAPPINGS:
         load_mapping(mapping)
 
@@ -35,11 +53,9 @@ def test_the_packaged_demo_is_the_sample_and_the_example_mapping() -> None:
 @pytest.mark.parametrize(
     "sample", [s for s in SAMPLES if s.name != "tokens.csv"], ids=lambda p: p.name
 )
-def test_every_sample_validates_with_the_example_mapping(sample: Path, tmp_path: Path) -> None:
+def test_every_sample_validates_with_its_mapping(sample: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    code, _, stderr = invoke(
-        "validate", sample, "-m", ROOT / "mappings" / "example.yaml", "--out", out
-    )
+    code, _, stderr = invoke("validate", sample, "-m", _mapping_for(sample), "--out", out)
     assert code in (0, 1), stderr
     rows = results(out)
     assert rows and all(r["status"] in ("valid", "invalid", "skipped") for r in rows)

@@ -45,7 +45,12 @@ COLUMNS = [
 ]
 SAMPLE_FILES = sorted(p for p in SAMPLES.iterdir() if p.suffix not in (".py", ".md"))
 # tokens.csv has its own columns (a token per row); every other sample has COLUMNS.
-LEAD_SAMPLES = [p for p in SAMPLE_FILES if p.name != "tokens.csv"]
+# The samples of a lead source have their own columns, read by their own mapping.
+LEAD_SAMPLES = [
+    p
+    for p in SAMPLE_FILES
+    if p.name != "tokens.csv" and not (ROOT / "mappings" / f"{p.stem}.yaml").exists()
+]
 
 
 def _gen_leads() -> ModuleType:

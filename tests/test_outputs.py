@@ -15,6 +15,8 @@ import openpyxl
 import pandas as pd
 from helpers import EXAMPLE, HEADER, invoke, read_results
 
+from importer.record import RESULT_COLUMNS
+
 TOKEN = "tok-outputs-1"
 FORMULA = '=HYPERLINK("http://evil.example","x")'
 
@@ -59,7 +61,8 @@ def test_xlsx_copies_keep_phones_and_show_formulas_as_text(
     # every cell but row numbers is a text cell: Excel shows it as it is
     sheet = _sheet(run / "results.xlsx")
     assert {kind for row in sheet[1:] for _, kind in row[1:]} <= {"s", "n"}
-    assert all(kind == "s" for value, kind in (row[5] for row in sheet[1:]))
+    phone = RESULT_COLUMNS.index("caller_id")
+    assert all(kind == "s" for value, kind in (row[phone] for row in sheet[1:]))
 
     failed = [r for r in read_results(run) if r["status"] != "success"]
     assert failed, "the sandbox was to fail some rows"

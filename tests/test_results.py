@@ -71,6 +71,7 @@ def test_the_result_columns_and_their_order() -> None:
         "http_status",
         "attempts",
         "error",
+        "warnings",
         "caller_id",
         "email",
         "lead_id",
@@ -127,6 +128,7 @@ def test_results_and_failures_are_written_with_their_columns(tmp_path: Path) -> 
             "200",
             "1",
             "",
+            "",
             "+13035550100",
             "",
             "L-1",
@@ -134,8 +136,8 @@ def test_results_and_failures_are_written_with_their_columns(tmp_path: Path) -> 
             "",
             '{"caller_id": "+13035550100", "note": "a, b"}',
         ],
-        ["3", "invalid", "", "", "Phone: '12' is not a phone number", "", "", "", "", "", ""],
-        ["4", "failed", "500", "5", "HTTP 500", "", "", "", "", "", ""],
+        ["3", "invalid", "", "", "Phone: '12' is not a phone number", "", "", "", "", "", "", ""],
+        ["4", "failed", "500", "5", "HTTP 500", "", "", "", "", "", "", ""],
     ]
     # The failed rows as they were in the file, behind their row number and error; the
     # token hidden, except where the cell was empty (that may be the row's problem).
@@ -200,7 +202,7 @@ def test_extra_columns_follow_the_result_columns(tmp_path: Path) -> None:
     writer.finish()
     assert read_csv(tmp_path / RESULTS_FILE) == [
         [*RESULT_COLUMNS, "scheduled_at", "zone"],
-        ["2", "success", "", "", "", "", "", "", "", "", "", "'=NOW()", "UTC"],
+        ["2", "success", "", "", "", "", "", "", "", "", "", "", "'=NOW()", "UTC"],
     ]
 
 
@@ -271,6 +273,7 @@ def test_cells_that_could_run_as_formulas_are_text_in_both_files(tmp_path: Path)
             "row": 2,
             "status": "invalid",
             "error": "Phone: '=1+1' is not a phone number",
+            "warnings": "=Phone: '0044 1' starts with 00",
             "caller_id": "=1+1",
             "email": "@x",
             "lead_id": "+L",
@@ -291,6 +294,7 @@ def test_cells_that_could_run_as_formulas_are_text_in_both_files(tmp_path: Path)
             "",
             "",
             "Phone: '=1+1' is not a phone number",  # does not start with a formula sign
+            "'=Phone: '0044 1' starts with 00",  # a header can start with one
             "'=1+1",
             "'@x",
             "'+L",
@@ -298,7 +302,7 @@ def test_cells_that_could_run_as_formulas_are_text_in_both_files(tmp_path: Path)
             "",
             "'-{}",
         ],
-        ["3", "success", "", "", "", "+13035550100", "-5", "", "", "", ""],
+        ["3", "success", "", "", "", "", "+13035550100", "-5", "", "", "", ""],
     ]
     assert read_csv(tmp_path / FAILURES_FILE) == [
         ["row", "error", "'=Name", "Phone", "'@Token"],  # a header cell can be a formula too
@@ -488,6 +492,10 @@ def test_summary_defaults_are_a_clean_run() -> None:
         "exit_code": 0,
         "extra": {},
         "skipped_reasons": [],
+        "warnings": {},
+        "warnings_total": 0,
+        "warned_rows": 0,
+        "unguarded": [],
     }
 
 

@@ -325,7 +325,8 @@ def test_formula_cells_are_text_in_every_output_csv(tmp_path: Path, sandbox: Any
         rows.append([cell, cell, f"(303) 555-{i:04d}", "", "", cell, "CO", "80202", cell, cell])
     # Controls: a valid row whose phone is written with a +, an invalid one with numbers.
     rows.append(["Ann", "Lee", "+1 303 555 0998", "", "", "10", "CO", "80202", "web", "3"])
-    rows.append(["-5", "+7", "303 555 0997", "bad-email", "", "-1.5", "CO", "80202", "web", "3"])
+    # (invalid for its time: an unusable email alone on a row with a good phone is a warning)
+    rows.append(["-5", "+7", "303 555 0997", "bad-email", "soon", "-1.5", "CO", "80202", "w", "3"])
     src = tmp_path / "f.csv"
     with src.open("w", newline="", encoding="utf-8") as fh:
         csv.writer(fh).writerows([header, *rows])

@@ -40,7 +40,9 @@ from importer.clean._payload import (
 from importer.clean._phones import (
     normalize_phones,
     number_type,
+    number_zones,
     phone_timezone,
+    zones_by_number,
 )
 from importer.clean._schedule import (
     RescheduleBuilder,
@@ -57,8 +59,11 @@ from importer.clean._times import (
     parse_when,
     zone_exists,
 )
+from importer.clean._warnings import WARNING_KINDS, warning_counts
 
 __all__ = [
+    "WARNING_KINDS",
+    "warning_counts",
     "WHEN_FORMS",
     "parse_when",
     "BoundField",
@@ -88,6 +93,8 @@ __all__ = [
     "normalize_strings",
     "normalize_times",
     "number_type",
+    "number_zones",
+    "zones_by_number",
     "parse_calling_hours",
     "parse_duration",
     "parse_time",

@@ -21,10 +21,14 @@ from importer.errors import printable
 
 @dataclass(frozen=True, slots=True)
 class Normalized:
-    """A normalized column: values and per-cell errors, both indexed like the input."""
+    """A normalized column: values, per-cell errors and warnings, indexed like the input."""
 
     values: pd.Series  # normalized text; "" where the input was empty or invalid
     errors: pd.Series  # "" where fine (or empty); else a message quoting the value
+    # "" where the value is as written; else what the tool changed in a way a person might
+    # not expect, quoting the value (a time moved out of a DST gap, a two-digit year…).
+    # None: this normalizer never warns.
+    warnings: pd.Series | None = None
 
 
 # large_string everywhere: pandas' pyarrow-backed "str" columns use it, and pyarrow kernels
@@ -32,7 +36,8 @@ class Normalized:
 TEXT_TYPE = pa.large_string()
 _QUOTE_LIMIT = 80  # longer cells are cut in messages so one garbage cell cannot flood a log
 
-_Parser = Callable[[pa.Array], tuple[pa.Array, pa.Array]]
+# A parser returns (values, errors) or (values, errors, warnings) for the distinct cells.
+_Parser = Callable[[pa.Array], tuple[pa.Array, ...]]
 
 
 def lit(text: str) -> pa.Scalar:
@@ -118,11 +123,18 @@ def by_distinct(s: pd.Series, parse: _Parser) -> Normalized:
     distinct = pa.array(uniques)
     if isinstance(distinct, pa.ChunkedArray):  # what pandas hands over for an empty column
         distinct = distinct.combine_chunks()
-    values, errors = parse(pc.cast(distinct, TEXT_TYPE))
+    values, errors, *warned = parse(pc.cast(distinct, TEXT_TYPE))
     take = pa.array(codes)
     return Normalized(
-        _series(pc.take(values, take), s.index), _series(pc.take(errors, take), s.index)
+        _series(pc.take(values, take), s.index),
+        _series(pc.take(errors, take), s.index),
+        _series(pc.take(warned[0], take), s.index) if warned else None,
     )
+
+
+def warn_where(ok: np.ndarray, warnings: pa.Array) -> pa.Array:
+    """The warnings of the cells that were read (``ok``); "" elsewhere."""
+    return pc.if_else(pa.array(ok), warnings, lit(""))
 
 
 def finish(

@@ -18,6 +18,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from importer.clean._columns import Normalized, quote_text
+from importer.clean._hours import Guarded, guard_hours, lead_zones
+from importer.clean._names import split_names
 from importer.clean._normalize import (
     normalize_booleans,
     normalize_choices,
@@ -27,8 +29,10 @@ from importer.clean._normalize import (
     snake_case,
 )
 from importer.clean._phones import normalize_phones, phone_timezone
-from importer.clean._times import normalize_times
+from importer.clean._times import dates_without_time, normalize_times
+from importer.clean._warnings import CELL_SEPARATOR, EMAIL_DROPPED, WARNING_SEPARATOR
 from importer.config import (
+    SCHEDULED,
     ZONE_HELP,
     Duplicates,
     FieldSpec,
@@ -176,6 +180,9 @@ def _normalizer(spec: FieldSpec, mapping: MappingConfig) -> Callable[[pd.Series]
         return normalize_emails
     if t is FieldType.CHOICE:
         return lambda s: normalize_choices(s, spec.choices)
+    if spec.part is not None:
+        part = spec.part
+        return lambda s: split_names(s, part)
     return normalize_strings
 
 
@@ -288,11 +295,16 @@ def build_rows(chunk: Chunk, plan: Plan) -> pd.DataFrame:
     mapping = plan.mapping
 
     notes: list[pa.Array] = []
+    warnings: list[pa.Array] = []
+    # strict: each warning is one of the row's errors, with the errors' separator
+    between = " | " if mapping.strict else WARNING_SEPARATOR
+    email_at: int | None = None  # where the email's errors are in ``errors``
     rows = _RowSettings(frame, plan)
     errors.extend(rows.errors)
     for group, in_data in ((plan.fields, False), (plan.data, True)):
         for field in group:
-            if field.label is None and not rows.per_row(field):
+            scheduled = not in_data and field.spec.name in SCHEDULED
+            if field.label is None and not rows.per_row(field) and not scheduled:
                 values = pa.array([field.constant] * n, _TEXT)
             else:
                 cells, source = rows.cells(field)
@@ -301,6 +313,19 @@ def build_rows(chunk: Chunk, plan: Plan) -> pd.DataFrame:
                 errs = text_array(norm.errors)
                 first = _text(f"{field.spec.column or field.label or field.spec.name}")
                 column = first if source is None else pc.if_else(_blank(source), first, source)
+                if norm.warnings is not None:
+                    warnings.append(_each_prefixed(text_array(norm.warnings), column, between))
+                if scheduled:
+                    guarded = rows.guard(values, cells)
+                    values = guarded.values
+                    warnings.append(
+                        _unless_empty(
+                            guarded.warnings, _concat(column, _text(": "), guarded.warnings)
+                        )
+                    )
+                    errs = pc.if_else(pc.equal(errs, _EMPTY), guarded.errors, errs)
+                if field.spec.name == "email" and not in_data:
+                    email_at = len(errors)
                 errors.append(_unless_empty(errs, _concat(column, _text(": "), errs)))
                 if source is not None:
                     # Which fallback column gave the value: a fact for results, not an error.
@@ -317,6 +342,14 @@ def build_rows(chunk: Chunk, plan: Plan) -> pd.DataFrame:
     empty = pa.array([""] * n, _TEXT)
     caller = normalized.get("caller_id", empty)
     email = normalized.get("email", empty)
+    if email_at is not None and not mapping.strict:
+        # An email the tool cannot accept on a row whose phone is good: the lead goes
+        # without it, and the row says so.
+        refused = errors[email_at]
+        phoned = pc.and_(pc.not_equal(caller, _EMPTY), pc.not_equal(refused, _EMPTY))
+        errors[email_at] = pc.if_else(phoned, _EMPTY, refused)
+        dropped = _concat(refused, _text(f", so {EMAIL_DROPPED}"))
+        warnings.append(pc.if_else(phoned, dropped, _EMPTY))
     neither = pc.and_(pc.equal(caller, _EMPTY), pc.equal(email, _EMPTY))
     errors.append(_message(neither, _who_is_missing(mapping)))
 
@@ -346,6 +379,9 @@ def build_rows(chunk: Chunk, plan: Plan) -> pd.DataFrame:
     data_json = _join(data_members, ",", n)
     members.append(_unless_empty(data_json, _concat(_text('"data":{'), data_json, _text("}"))))
     body = _concat(_text("{"), _join(members, ",", n), _text("}"))
+    if mapping.strict:  # a warned row is invalid instead, each warning one of its errors
+        errors.extend(warnings)
+        warnings = []
     error = _join(errors, " | ", n)  # results.ERROR_SEPARATOR
     lead = pc.if_else(
         pc.equal(caller, _EMPTY), _concat(_text("email:"), pc.utf8_lower(email)), caller
@@ -365,12 +401,23 @@ def build_rows(chunk: Chunk, plan: Plan) -> pd.DataFrame:
                 ("key", key),
                 ("payload", body),
                 ("token", tokens),
+                ("warnings", _join(warnings, WARNING_SEPARATOR, n)),
                 # Only a mapping with fallback columns has notes (results' "note" column).
                 *((("note", _join(notes, "; ", n)),) if notes else ()),
             )
         },
         index=index,
     )
+
+
+def _each_prefixed(warned: pa.Array, column: pa.Array | pa.Scalar, between: str) -> pa.Array:
+    """A cell's warnings (CELL_SEPARATOR between them) each led by its column, joined."""
+    parts = pc.split_pattern(warned, CELL_SEPARATOR)
+    parents = pc.list_parent_indices(parts)
+    named = column if isinstance(column, pa.Scalar) else pc.take(column, parents)
+    each = _concat(named, _text(": "), pc.list_flatten(parts))
+    rebuilt = pa.ListArray.from_arrays(parts.offsets, each)
+    return _unless_empty(warned, pc.binary_join(rebuilt, _text(between)))
 
 
 def _blank(values: pa.Array) -> pa.Array:
@@ -390,17 +437,21 @@ def _grouped(
     codes = encoded.indices.to_numpy(zero_copy_only=False)
     values: list[pd.Series] = []
     errors: list[pd.Series] = []
+    warnings: list[pd.Series] = []
     for i, key in enumerate(encoded.dictionary.to_pylist()):
         if not key:
             continue
         norm = normalize(s[codes == i], key)
         values.append(norm.values)
         errors.append(norm.errors)
+        if norm.warnings is not None:
+            warnings.append(norm.warnings)
     blank = pd.Series([], dtype=s.dtype)
-    return Normalized(
-        pd.concat([blank, *values]).reindex(s.index, fill_value="").astype("str"),
-        pd.concat([blank, *errors]).reindex(s.index, fill_value="").astype("str"),
-    )
+
+    def spread(parts: list[pd.Series]) -> pd.Series:
+        return pd.concat([blank, *parts]).reindex(s.index, fill_value="").astype("str")
+
+    return Normalized(spread(values), spread(errors), spread(warnings))
 
 
 class _RowSettings:
@@ -499,6 +550,30 @@ class _RowSettings:
             norm = _normalizer(spec, mapping)(cells)
         self._norms[key] = norm
         return norm
+
+    def guard(self, values: pa.Array, cells: pd.Series) -> Guarded:
+        """A scheduled time column moved into the mapping's calling hours, in each lead's
+        zone (see ``guard_hours``)."""
+        read_zones = (
+            self.zones()
+            if self.mapping.timezone_column or self.mapping.timezone_from
+            else pa.array([self.mapping.timezone or "UTC"] * len(values), _TEXT)
+        )
+        date_only = dates_without_time(cells)
+        if self.mapping.calling_hours is None:
+            return guard_hours(values, text_array(cells), date_only, read_zones, read_zones, None)
+        caller = next((f for f in self.plan.fields if f.spec.name == "caller_id"), None)
+        if caller is None:
+            phones = pa.array([""] * len(values), _TEXT)
+        elif caller.label is None and not self.per_row(caller):
+            phones = pa.array([caller.constant] * len(values), _TEXT)
+        else:
+            phones = text_array(self.normalize(caller).values)
+        phones = pc.if_else(pc.equal(values, _EMPTY), _EMPTY, phones)  # only rows with a time
+        zones = lead_zones(phones, read_zones)
+        return guard_hours(
+            values, text_array(cells), date_only, read_zones, zones, self.mapping.calling_hours
+        )
 
     def zones(self) -> pa.Array:
         """Each row's zone: from its zone column, or from its phone number's zone."""

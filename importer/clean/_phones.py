@@ -20,6 +20,7 @@ import phonenumbers
 import pyarrow as pa
 import pyarrow.compute as pc
 from phonenumbers import timezone as phone_zones
+from phonenumbers import tzdata as phone_zone_data
 
 from importer.clean._columns import (
     TEXT_TYPE,
@@ -32,8 +33,10 @@ from importer.clean._columns import (
     matches,
     quote_text,
     to_mask,
+    warn_where,
 )
 from importer.clean._times import zone_exists
+from importer.clean._warnings import IDD_00
 
 # The common North American layouts: "(800) 450-6787", "800.450.6787", "1-800-450-6787",
 # "+1 800 450 6787", "8004506787", "18004506787", "+18004506787". The area code starts with
@@ -46,6 +49,10 @@ _NANP_BODY = (
 _NANP_FAST = r"^(?:\+?1[ .-]?)?" + _NANP_BODY  # region is a NANP one: "+1"/"1" optional
 _NANP_FAST_PLUS = r"^\+1[ .-]?" + _NANP_BODY  # any other region: only an explicit +1
 _EXCEL_FLOAT = r"^(\+?\d+)\.0+$"  # a numeric Excel cell read back as text: 8004506787.0
+# What exports put before a plain number: Meta's lead downloads write "p:+12125550142", a
+# tel: link is "tel:+1-212-555-0142", and a leading apostrophe is how a spreadsheet was
+# told to keep "'2125550142" as text. None of them is part of the number.
+_CELL_PREFIX = r"^(?:'|(?i:p|tel):)\s*"
 
 # The order of phonenumbers' own _number_type_helper; a number is valid for a region when
 # it fits the region's general pattern and any one of these.
@@ -152,50 +159,59 @@ _LENGTH_REASONS = {
 }
 
 
-def _phone_slow(text: str, shown: str, region: str) -> tuple[str, str]:
-    """One phone that the fast path did not accept: (E.164, "") or ("", message)."""
+def _phone_slow(text: str, shown: str, region: str) -> tuple[str, str, str]:
+    """One phone that the fast path did not accept: (E.164, "", warning) or ("", message, "")."""
     quoted = quote_text(shown)
     if _SCIENTIFIC.fullmatch(text):
         return (
             "",
             f"{quoted} is in scientific notation: digits were lost; format the column as text",
+            "",
         )
     if _FRACTION.fullmatch(text):
-        return "", f"{quoted} is a number with a fraction, not a phone number; check the cell"
+        return "", f"{quoted} is a number with a fraction, not a phone number; check the cell", ""
     # Patterns here are linear in the cell's length (no nested repeats), so a pasted
     # paragraph cannot stall the run.
     match = _EXTENSION.search(text)
     if match and _DIGIT.search(text[: match.start()]) and not _LETTER.search(text[: match.start()]):
-        return "", (
-            f"{quoted} has an extension and Trackdrive cannot dial one; keep only the main number"
+        return (
+            "",
+            f"{quoted} has an extension and Trackdrive cannot dial one; keep only the main number",
+            "",
         )
     parts = _SEPARATORS.split(text)
     if sum(len(_DIGIT.findall(part)) >= 7 for part in parts) >= 2:
-        return "", f"{quoted} holds more than one phone number; keep one number per cell"
+        return "", f"{quoted} holds more than one phone number; keep one number per cell", ""
     if _LETTER.search(text):
-        return "", f"{quoted} contains letters; write the phone number in digits"
+        return "", f"{quoted} contains letters; write the phone number in digits", ""
     calling_code = phonenumbers.country_code_for_region(region)
+    warning = ""
     if calling_code == 1 and (idd := _IDD_00.match(text)):
         text = "+" + text[idd.end() :]
+        # North America dials 011 abroad, so a 00 here is a guess worth saying.
+        warning = IDD_00
     try:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException as exc:
         if exc.error_type == phonenumbers.NumberParseException.INVALID_COUNTRY_CODE:
-            return "", f"{quoted} has an unknown country code"
+            return "", f"{quoted} has an unknown country code", ""
         reason = {
             phonenumbers.NumberParseException.TOO_SHORT_NSN: ": too few digits",
             phonenumbers.NumberParseException.TOO_SHORT_AFTER_IDD: ": too few digits",
             phonenumbers.NumberParseException.TOO_LONG: ": too many digits",
         }.get(exc.error_type)
         if reason is None:
-            return "", f"{quoted} is not a phone number"
-        return "", f"{quoted} is not a valid phone number for region {region}{reason}"
+            return "", f"{quoted} is not a phone number", ""
+        return "", f"{quoted} is not a valid phone number for region {region}{reason}", ""
     if number.extension:
-        return "", (
-            f"{quoted} has an extension and Trackdrive cannot dial one; keep only the main number"
+        return (
+            "",
+            f"{quoted} has an extension and Trackdrive cannot dial one; keep only the main number",
+            "",
         )
     if phonenumbers.is_valid_number(number):
-        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), ""
+        e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        return e164, "", f"{quoted} {warning} ({e164})" if warning else ""
     where = (
         f"region {region}"
         if number.country_code == calling_code
@@ -208,7 +224,7 @@ def _phone_slow(text: str, shown: str, region: str) -> tuple[str, str]:
     ):
         possible = phonenumbers.ValidationResult.TOO_SHORT  # a country code but no area code
     reason = _LENGTH_REASONS.get(possible, "")
-    return "", f"{quoted} is not a valid phone number for {where}{reason}"
+    return "", f"{quoted} is not a valid phone number for {where}{reason}", ""
 
 
 def _check_region(region: str) -> str:
@@ -226,9 +242,10 @@ def normalize_phones(s: pd.Series, region: str) -> Normalized:
     region = _check_region(region)
     fast = _NANP_FAST if phonenumbers.country_code_for_region(region) == 1 else _NANP_FAST_PLUS
 
-    def parse(distinct: pa.Array) -> tuple[pa.Array, pa.Array]:
+    def parse(distinct: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array]:
         shown = pc.utf8_trim_whitespace(distinct)
-        text = pc.replace_substring_regex(shown, _EXCEL_FLOAT, r"\1")
+        text = pc.replace_substring_regex(shown, _CELL_PREFIX, "")
+        text = pc.replace_substring_regex(text, _EXCEL_FLOAT, r"\1")
         parts = pc.extract_regex(text, fast)
         national = pc.if_else(
             pc.is_valid(parts),
@@ -238,6 +255,7 @@ def normalize_phones(s: pd.Series, region: str) -> Normalized:
         ok = _nanp_valid(national)
         values = pc.if_else(pa.array(ok), join_text("+1", pc.fill_null(national, lit(""))), lit(""))
         errors = empty_texts(len(distinct))
+        warnings = empty_texts(len(distinct))
         slow = np.flatnonzero(~ok & ~to_mask(pc.equal(text, lit(""))))
         if len(slow):
             picks = pa.array(slow)
@@ -250,15 +268,73 @@ def normalize_phones(s: pd.Series, region: str) -> Normalized:
             where = np.zeros(len(distinct), dtype=bool)
             where[slow] = True
             values = pc.replace_with_mask(
-                values, pa.array(where), pa.array([v for v, _ in results], TEXT_TYPE)
+                values, pa.array(where), pa.array([v for v, _, _ in results], TEXT_TYPE)
             )
             errors = pc.replace_with_mask(
-                errors, pa.array(where), pa.array([e for _, e in results], TEXT_TYPE)
+                errors, pa.array(where), pa.array([e for _, e, _ in results], TEXT_TYPE)
             )
-            ok[slow] = [not e for _, e in results]
-        return finish(text, ok, values, errors)
+            warnings = pc.replace_with_mask(
+                warnings, pa.array(where), pa.array([w for _, _, w in results], TEXT_TYPE)
+            )
+            ok[slow] = [not e for _, e, _ in results]
+        return *finish(text, ok, values, errors), warn_where(ok, warnings)
 
     return by_distinct(s, parse)
+
+
+@functools.lru_cache(maxsize=4096)
+def number_zones(e164: str) -> tuple[str, ...]:
+    """Every IANA zone a phone number may ring in (an area code can span two); () for a
+    number of no zone of its own (toll-free, non-geographic, unknown)."""
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return ()
+    if number_type(number) in _NON_GEOGRAPHIC:
+        return ()
+    zones = _zones_of(number)
+    return tuple(z for z in zones if zone_exists(z))
+
+
+@functools.cache
+def _refined_areas() -> pa.Array:
+    """The +1 area codes ("1208") whose zone depends on the exchange as well."""
+    keys = {k[:4] for k in phone_zone_data.TIMEZONE_DATA if k.startswith("1") and len(k) > 4}
+    return pa.array(sorted(keys), TEXT_TYPE)
+
+
+def zones_by_number(phones: pa.Array) -> pa.Array:
+    """Each E.164 number's zones as "A,B" ("" for none, see ``number_zones``).
+
+    phonenumbers is asked once per distinct zone prefix, not once per number: a +1 number's
+    zone is its area code's (or, where phonenumbers' table splits an area code, its area
+    code and exchange's), so a list of 200,000 different numbers costs a few dozen lookups.
+    """
+    text = pc.cast(phones, TEXT_TYPE)
+    nanp = to_mask(pc.and_(pc.starts_with(text, "+1"), pc.equal(pc.utf8_length(text), 12)))
+    area = pc.utf8_slice_codeunits(text, 1, 5)
+    refined = pc.is_in(area, value_set=_refined_areas())
+    prefix = pc.if_else(
+        refined, pc.utf8_slice_codeunits(text, 0, 8), pc.utf8_slice_codeunits(text, 0, 5)
+    )
+    key = pc.if_else(pa.array(nanp), prefix, text)
+    encoded = pc.dictionary_encode(key)
+    codes = np.asarray(encoded.indices.to_numpy(zero_copy_only=False))
+    _, first = np.unique(codes, return_index=True)
+    numbers = pc.take(text, pa.array(first)).to_pylist()
+    names = [",".join(number_zones(p)) if p else "" for p in numbers]
+    return pc.take(pa.array(names, TEXT_TYPE), encoded.indices)
+
+
+def _zones_of(number: phonenumbers.PhoneNumber) -> tuple[str, ...]:
+    """phonenumbers' zones of ``number``, sorted, without its 'unknown' marker."""
+    return tuple(
+        sorted(
+            z
+            for z in phone_zones.time_zones_for_number(number)
+            if z != phone_zones.UNKNOWN_TIMEZONE
+        )
+    )
 
 
 def phone_timezone(e164: str) -> str | None:
@@ -274,16 +350,9 @@ def phone_timezone(e164: str) -> str | None:
         number = phonenumbers.parse(e164, None)
     except phonenumbers.NumberParseException:
         return None
-    zones = tuple(
-        sorted(
-            z
-            for z in phone_zones.time_zones_for_number(number)
-            if z != phone_zones.UNKNOWN_TIMEZONE
-        )
-    )
     if number_type(number) in _NON_GEOGRAPHIC:
         return None
-    return _westernmost(zones, datetime.now(UTC).year)
+    return _westernmost(_zones_of(number), datetime.now(UTC).year)
 
 
 _NON_GEOGRAPHIC = frozenset(

@@ -19,7 +19,7 @@ import pandas as pd
 from importer.clean._payload import RowStatus
 from importer.clean._phones import normalize_phones, phone_timezone
 from importer.clean._times import format_time, parse_when
-from importer.config import token_fingerprint
+from importer.config import calling_window, token_fingerprint
 from importer.errors import ConfigError, Setting, mention
 from importer.read import Chunk
 
@@ -40,17 +40,10 @@ def parse_duration(text: str) -> timedelta:
 
 def parse_calling_hours(text: str) -> tuple[time, time]:
     """``08:00-21:00`` → (start, end); the window must not wrap past midnight."""
-    match = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*", text)
-    if not match:
-        raise ConfigError(f"{_HOURS}: '{text}' is not a window; write e.g. 08:00-21:00")
-    h1, m1, h2, m2 = (int(g) for g in match.groups())
-    if h1 > 23 or h2 > 24 or m1 > 59 or m2 > 59 or (h2 == 24 and m2):
-        raise ConfigError(f"{_HOURS}: '{text}' has an impossible time of day")
-    start = time(h1, m1)
-    end = time(23, 59, 59, 999999) if h2 == 24 else time(h2, m2)
-    if end <= start:
-        raise ConfigError(f"{_HOURS}: '{text}': the end must be after the start (same day)")
-    return start, end
+    try:
+        return calling_window(text)
+    except ValueError as exc:
+        raise ConfigError(f"{_HOURS}: {exc}") from None
 
 
 def within_hours(moment: datetime, zone: ZoneInfo, hours: tuple[time, time]) -> datetime:
@@ -209,4 +202,5 @@ class RescheduleBuilder:
             )
             records.append(rec)
         columns = ["status", "error", "caller_id", "email", "key", "payload", "token", "note"]
-        return pd.DataFrame.from_records(records, index=raw.index, columns=columns).astype("str")
+        frame = pd.DataFrame.from_records(records, index=raw.index, columns=columns).astype("str")
+        return frame.assign(warnings="")  # a reschedule changes no cell: nothing to warn of

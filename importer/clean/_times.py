@@ -27,7 +27,9 @@ from importer.clean._columns import (
     matches,
     quoted_text,
     to_mask,
+    warn_where,
 )
+from importer.clean._warnings import CELL_SEPARATOR, DST_GAP, DST_TWICE, TWO_DIGIT_YEAR
 
 _MONTHS = (
     r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
@@ -43,15 +45,20 @@ _CLOCK = (
     r" ?(?P<P>[ap]\.?m\.?)?"
     rf"(?: ?(?P<Z>z|utc|gmt|(?:utc|gmt)? ?[+-]\d{{1,2}}(?::?\d{{2}})?|{_US_ZONES}))?)?$"
 )
-# Each layout, tried in this order on what the earlier ones did not match. Group names:
-# Y year, Mo month number, N month name, D day, A/B day and month in date_order.
-_LAYOUTS = (
-    r"(?i)^(?P<Y>\d{4})[-/.](?P<Mo>\d{1,2})[-/.](?P<D>\d{1,2})" + _CLOCK,  # ISO 8601, Excel
-    r"(?i)^(?P<A>\d{1,2})[-/.](?P<B>\d{1,2})[-/.](?P<Y>\d{4}|\d{2})" + _CLOCK,  # 7/23/2021
-    rf"(?i)^{_WEEKDAY}(?P<N>{_MONTHS})\.?[ -](?P<D>\d{{1,2}}){_ORDINAL},?[ -](?P<Y>\d{{4}})"
-    + _CLOCK,  # Jul 23, 2021
-    rf"(?i)^{_WEEKDAY}(?P<D>\d{{1,2}}){_ORDINAL}[ -](?P<N>{_MONTHS})\.?,?[ -](?P<Y>\d{{4}}|\d{{2}})"
-    + _CLOCK,  # 23 Jul 2021, 23-Jul-21, Fri, 23 Jul 2021 14:26:43 +0000
+# Each layout's date, tried in this order on what the earlier ones did not match. Group
+# names: Y year, Mo month number, N month name, D day, A/B day and month in date_order.
+_DATES = (
+    r"(?i)^(?P<Y>\d{4})[-/.](?P<Mo>\d{1,2})[-/.](?P<D>\d{1,2})",  # ISO 8601, Excel
+    r"(?i)^(?P<A>\d{1,2})[-/.](?P<B>\d{1,2})[-/.](?P<Y>\d{4}|\d{2})",  # 7/23/2021
+    rf"(?i)^{_WEEKDAY}(?P<N>{_MONTHS})\.?[ -](?P<D>\d{{1,2}}){_ORDINAL},?[ -](?P<Y>\d{{4}})",
+    # 23 Jul 2021, 23-Jul-21, Fri, 23 Jul 2021 14:26:43 +0000
+    rf"(?i)^{_WEEKDAY}(?P<D>\d{{1,2}}){_ORDINAL}[ -](?P<N>{_MONTHS})\.?,?[ -]"
+    r"(?P<Y>\d{4}|\d{2})",
+)
+_LAYOUTS = tuple(date + _CLOCK for date in _DATES)
+# The same dates with nothing after them: a cell that gives a day but no time of day.
+_DATE_ONLY = "(?i)" + "|".join(
+    "(?:" + re.sub(r"\(\?P<\w+>", "(?:", date.removeprefix("(?i)")) + "$)" for date in _DATES
 )
 _MONTH_NAMES = pa.array(
     ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], TEXT_TYPE
@@ -95,6 +102,8 @@ class _Clock:
     ok: np.ndarray
     offset: np.ndarray  # seconds east of UTC, for the cells that wrote one
     aware: np.ndarray
+    short_year: np.ndarray  # the cells that wrote a two-digit year
+    year: np.ndarray  # the year each was read as
 
 
 def _wall_clock(parts: pa.Array, month: np.ndarray, day: np.ndarray) -> _Clock:
@@ -130,7 +139,7 @@ def _wall_clock(parts: pa.Array, month: np.ndarray, day: np.ndarray) -> _Clock:
         bad = np.array([f is None for f in found], dtype=bool)
         offset[aware] = lookup[at[aware]]
         ok &= ~(aware & bad[at])
-    return _Clock(seconds, ok, offset, aware)
+    return _Clock(seconds, ok, offset, aware, short_year, year)
 
 
 def _clocks(parts: pa.Array, layout: int, date_order: str) -> tuple[_Clock, _Clock | None]:
@@ -168,20 +177,35 @@ def _check_time_settings(timezone: str, date_order: str) -> None:
         )
 
 
-def _parse_times(
-    distinct: pa.Array, timezone: str, date_order: str
-) -> tuple[np.ndarray, np.ndarray, pa.Array]:
-    """Distinct cells to (UTC seconds, ok, error messages)."""
-    n = len(distinct)
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """Distinct cells read as UTC instants, with what could not be read and what was changed."""
+
+    seconds: np.ndarray
+    ok: np.ndarray
+    errors: pa.Array
+    warnings: pa.Array
+
+
+def _tidy(distinct: pa.Array) -> pa.Array:
     text = pc.utf8_trim_whitespace(distinct)
     spaced = matches(text, r"\s\s|[^\S ]")  # tabs, non-breaking or doubled spaces: rare
     if spaced.any():
         tidy = pc.replace_substring_regex(text, r"\s+", " ")
         text = pc.if_else(pa.array(spaced), tidy, text)
+    return text
+
+
+def _parse_times(distinct: pa.Array, timezone: str, date_order: str) -> _Read:
+    """Distinct cells to UTC seconds, errors and warnings."""
+    n = len(distinct)
+    text = _tidy(distinct)
     seconds = np.zeros(n, dtype=np.int64)
     ok = np.zeros(n, dtype=bool)
     naive = np.zeros(n, dtype=bool)
     other_order = np.zeros(n, dtype=bool)
+    short_year = np.zeros(n, dtype=bool)
+    year = np.zeros(n, dtype=np.int64)
     pending = np.flatnonzero(to_mask(pc.not_equal(text, lit(""))))
     for layout, pattern in enumerate(_LAYOUTS):
         if not len(pending):
@@ -193,21 +217,22 @@ def _parse_times(
         seconds[rows] = clock.seconds - clock.offset
         ok[rows] = clock.ok
         naive[rows] = ~clock.aware
+        short_year[rows] = clock.short_year
+        year[rows] = clock.year
         if swapped is not None:
             other_order[rows] = ~clock.ok & swapped.ok
         pending = pending[~matched]
 
+    quoted = quoted_text(text)
+    warnings = pc.if_else(
+        pa.array(short_year),
+        join_text(quoted, f" {TWO_DIGIT_YEAR}, read as ", _decimal(year)),
+        lit(""),
+    )
     local = np.flatnonzero(ok & naive)
     if len(local):
-        # A wall-clock time that does not exist (02:30 on the spring-forward night) moves to
-        # the first one that does (03:00); one that happens twice (01:30 on the fall-back
-        # night) is the earlier instant, daylight time (ambiguous=True), so a callback is
-        # never late.
-        stamps = pd.DatetimeIndex(seconds[local].astype("datetime64[s]")).tz_localize(
-            timezone, ambiguous=np.ones(len(local), dtype=bool), nonexistent="shift_forward"
-        )
-        seconds[local] = stamps.tz_convert("UTC").as_unit("s").asi8
-    message = join_text(quoted_text(text), " " + _TIME_HELP)
+        warnings = _localize(seconds, local, timezone, quoted, warnings)
+    message = join_text(quoted, " " + _TIME_HELP)
     if other_order.any():
         first, second = ("month", "day") if date_order == "MDY" else ("day", "month")
         hint = (
@@ -216,7 +241,50 @@ def _parse_times(
             f"{second} first)"
         )
         message = pc.if_else(pa.array(other_order), join_text(message, hint), message)
-    return seconds, ok, message
+    return _Read(seconds, ok, message, warnings)
+
+
+def _decimal(numbers: np.ndarray) -> pa.Array:
+    return pc.cast(pa.array(numbers, pa.int64()), TEXT_TYPE)
+
+
+def _localize(
+    seconds: np.ndarray, local: np.ndarray, timezone: str, quoted: pa.Array, warnings: pa.Array
+) -> pa.Array:
+    """Read the wall-clock times at ``local`` in ``timezone`` (in place in ``seconds``) and
+    add a warning where the wall clock does not name one instant."""
+    # A wall-clock time that does not exist (02:30 on the spring-forward night) moves to
+    # the first one that does (03:00); one that happens twice (01:30 on the fall-back
+    # night) is the earlier instant, daylight time (ambiguous=True), so a callback is
+    # never late. Both are said in a warning: the file did not name one instant.
+    wall = pd.DatetimeIndex(seconds[local].astype("datetime64[s]"))
+    every = np.ones(len(local), dtype=bool)
+    stamps = wall.tz_localize(timezone, ambiguous=every, nonexistent="shift_forward")
+    later = wall.tz_localize(timezone, ambiguous=~every, nonexistent="shift_forward")
+    instants = stamps.tz_convert("UTC").as_unit("s").asi8
+    moved = stamps.tz_localize(None).as_unit("s").asi8 != seconds[local]
+    twice = (later.tz_convert("UTC").as_unit("s").asi8 != instants) & ~moved
+    seconds[local] = instants
+    if not (moved.any() or twice.any()):
+        return warnings
+    said: list[str | None] = [None] * len(seconds)
+    told = moved | twice
+    for at, stamp, gap in zip(local[told], stamps[told], moved[told], strict=True):
+        if gap:  # a handful of cells at most: per value is fine
+            said[at] = (
+                f" does not exist in {timezone} ({DST_GAP}), "
+                f"read as {stamp.strftime('%H:%M %Z')}, the first time after the gap"
+            )
+        else:
+            utc = stamp.tz_convert("UTC").strftime("%H:%M UTC")
+            said[at] = (
+                f" happens twice in {timezone} ({DST_TWICE}), read as the "
+                f"earlier, {stamp.strftime('%H:%M %Z')} ({utc})"
+            )
+    found = pa.array(said, TEXT_TYPE)
+    told = join_text(quoted, pc.fill_null(found, lit("")))
+    both = pc.if_else(pc.equal(warnings, lit("")), told, join_text(warnings, CELL_SEPARATOR, told))
+    return pc.if_else(pc.is_valid(found), both, warnings)
 
 
 def _format_seconds(seconds: np.ndarray) -> pa.Array:
@@ -226,15 +294,28 @@ def _format_seconds(seconds: np.ndarray) -> pa.Array:
 
 def normalize_times(s: pd.Series, timezone: str, date_order: str = "MDY") -> Normalized:
     """Dates and times to ``YYYY-MM-DD HH:MM:SS +0000`` (UTC); times written without an
-    offset are wall-clock times in ``timezone``."""
+    offset are wall-clock times in ``timezone``.
+
+    Warnings: a two-digit year, a wall-clock time that does not exist in ``timezone`` or
+    that happens twice there (the nights the clocks change)."""
     _check_time_settings(timezone, date_order)
 
-    def parse(distinct: pa.Array) -> tuple[pa.Array, pa.Array]:
-        seconds, ok, errors = _parse_times(distinct, timezone, date_order)
+    def parse(distinct: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array]:
+        read = _parse_times(distinct, timezone, date_order)
         text = pc.utf8_trim_whitespace(distinct)
-        return finish(text, ok, _format_seconds(np.where(ok, seconds, 0)), errors)
+        values, errors = finish(
+            text, read.ok, _format_seconds(np.where(read.ok, read.seconds, 0)), read.errors
+        )
+        return values, errors, warn_where(read.ok, read.warnings)
 
     return by_distinct(s, parse)
+
+
+def dates_without_time(s: pd.Series) -> np.ndarray:
+    """Which cells of ``s`` give a date but no time of day (``2026-12-13``, ``12/13/26``)."""
+    codes, uniques = pd.factorize(s.astype("str").fillna("").array)
+    distinct = pa.array(np.asarray(uniques, dtype=object), TEXT_TYPE)
+    return matches(_tidy(distinct), _DATE_ONLY)[codes] if len(codes) else np.zeros(0, bool)
 
 
 def parse_time(text: str, timezone: str, date_order: str = "MDY") -> datetime:
@@ -242,10 +323,10 @@ def parse_time(text: str, timezone: str, date_order: str = "MDY") -> datetime:
 
     Raises ValueError if it cannot be read."""
     _check_time_settings(timezone, date_order)
-    seconds, ok, errors = _parse_times(pa.array([text], TEXT_TYPE), timezone, date_order)
-    if not ok[0]:
-        raise ValueError(errors[0].as_py())
-    return datetime.fromtimestamp(int(seconds[0]), UTC)
+    read = _parse_times(pa.array([text], TEXT_TYPE), timezone, date_order)
+    if not read.ok[0]:
+        raise ValueError(read.errors[0].as_py())
+    return datetime.fromtimestamp(int(read.seconds[0]), UTC)
 
 
 def format_time(dt: datetime) -> str:

@@ -145,6 +145,7 @@ def print_summary(summary: Any, quiet: bool) -> None:
     Every text is escaped (``printable``): a file name or the endpoint's words may hold ESC
     sequences. A top problem may show one offending value, as clean quoted it (cut, escaped).
     """
+    from importer.config import DEFAULT_CALLING_HOURS
     from importer.record import FAILURES_FILE, REPORT_FILE, RESULTS_FILE
 
     run_dir = Path(summary.run_dir)
@@ -188,6 +189,21 @@ def print_summary(summary: Any, quiet: bool) -> None:
             )
     for item in getattr(summary, "skipped_reasons", []):  # by design: not a problem
         click.echo(f"  skipped:  {item['count']} × {printable(item['reason'])}")
+    unguarded = getattr(summary, "unguarded", [])
+    if unguarded:  # issue 13: calling a consumer at 4 a.m. their time must not go unsaid
+        click.echo(
+            f"  no guard: {' and '.join(unguarded)} sent as written, at any hour of the lead's "
+            "day (no calling_hours in the mapping; add e.g. calling_hours: "
+            f'"{DEFAULT_CALLING_HOURS}")'
+        )
+    warned = getattr(summary, "warnings", {})
+    if warned:  # values changed in a way a person might not expect: said, never silent
+        kinds = ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in warned.items())
+        rows = summary.warned_rows
+        click.echo(
+            f"  warnings: {summary.warnings_total} on {rows} row{'' if rows == 1 else 's'} "
+            f"({kinds}): see the warnings column of results.csv"
+        )
     click.echo(f"  results:  {printable(str(run_dir / RESULTS_FILE))}")
     if failures:
         click.echo(f"  failures: {printable(str(run_dir / FAILURES_FILE))}")

@@ -22,6 +22,7 @@ from importer.config._load import (
 )
 from importer.config._mapping import (
     DATA_TYPES,
+    DEFAULT_CALLING_HOURS,
     DEFAULT_CONCURRENCY,
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_MAX_CONSECUTIVE_FAILURES,
@@ -29,16 +30,24 @@ from importer.config._mapping import (
     DEFAULT_RATE,
     DEFAULT_TIMEOUT_S,
     MAX_ANSWER_BYTES,
+    NAME_PARTS,
+    PARAMETERS,
+    SCHEDULED,
     Duplicates,
     FieldSpec,
     FieldType,
     MappingConfig,
     SendConfig,
     TokenSource,
+    calling_window,
     token_fingerprint,
 )
 
 __all__ = [
+    "DEFAULT_CALLING_HOURS",
+    "NAME_PARTS",
+    "SCHEDULED",
+    "calling_window",
     "DEFAULT_CONCURRENCY",
     "DEFAULT_MAX_ATTEMPTS",
     "DEFAULT_MAX_CONSECUTIVE_FAILURES",
@@ -51,6 +60,7 @@ __all__ = [
     "FieldSpec",
     "FieldType",
     "MAX_ANSWER_BYTES",
+    "PARAMETERS",
     "MappingConfig",
     "SendConfig",
     "TOKEN_ENV",

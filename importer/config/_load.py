@@ -23,6 +23,7 @@ from importer.config._mapping import (
     CHOICES,
     COUNTRY_NAMES,
     DATA_TYPES,
+    NAME_PARTS,
     PARAMETERS,
     US_ZONES,
     Duplicates,
@@ -31,6 +32,7 @@ from importer.config._mapping import (
     MappingConfig,
     SendConfig,
     TokenSource,
+    calling_window,
 )
 from importer.errors import ConfigError, Setting, mention
 
@@ -49,6 +51,8 @@ TOP_KEYS = (
     "fields",
     "data",
     "include_unmapped_columns",
+    "calling_hours",
+    "strict",
 )
 SEND_KEYS = ("rate", "concurrency", "max_attempts", "timeout_s")
 _ENV_RE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
@@ -173,7 +177,7 @@ def _parse_spec(
             key,
             f"must be a column name, {{column: NAME}} or {{value: X}}, not {type(raw).__name__}",
         )
-    allowed = {"column", "value", "required"} | ({"type"} if allow_type else set())
+    allowed = {"column", "value", "required"} | ({"type", "part"} if allow_type else set())
     for k in raw:
         if k not in allowed:
             raise _err(
@@ -196,20 +200,55 @@ def _parse_spec(
     required = raw.get("required", False)
     if not isinstance(required, bool):
         raise _err(path, f"{key}.required", "must be true or false")
+    part = _parse_part(path, key, raw, ftype)
     if "column" in raw:
         column = raw["column"]
         if isinstance(column, list):
             first, *rest = _column_list(path, f"{key}.column", column)
             return FieldSpec(
-                name, ftype, column=first, required=required, choices=choices, fallbacks=tuple(rest)
+                name,
+                ftype,
+                column=first,
+                required=required,
+                choices=choices,
+                fallbacks=tuple(rest),
+                part=part,
             )
         if not isinstance(column, str) or not column.strip():
             raise _err(path, f"{key}.column", "must be a non-empty column name")
-        return FieldSpec(name, ftype, column=column.strip(), required=required, choices=choices)
+        return FieldSpec(
+            name, ftype, column=column.strip(), required=required, choices=choices, part=part
+        )
     value = raw["value"]
     if value is None or isinstance(value, dict | list):
         raise _err(path, f"{key}.value", "must be a single value (text, number or true/false)")
     return FieldSpec(name, ftype, value=_scalar_text(value), required=required, choices=choices)
+
+
+def _parse_part(path: Path, key: str, raw: dict[str, Any], ftype: FieldType) -> str | None:
+    """A data token's ``part:`` (first or last name of a full-name column), if any."""
+    if "part" not in raw:
+        return None
+    part = raw["part"]
+    if part not in NAME_PARTS:
+        raise _err(
+            path,
+            f"{key}.part",
+            f"'{part}' is not a part of a name; use first or last (of a full-name column)",
+        )
+    if "column" not in raw or ftype is not FieldType.STRING:
+        raise _err(path, f"{key}.part", "splits a full-name column: use it with column:, as text")
+    return str(part)
+
+
+def _parse_hours(path: Path, raw: Any) -> Any:
+    """The ``calling_hours:`` key: (start, end), or None when absent."""
+    if raw is None:
+        return None
+    try:
+        return calling_window(str(raw))
+    except ValueError as exc:
+        raise _err(path, "calling_hours", f"{exc} (local time in each lead's own zone)") from None
 
 
 def _column_list(path: Path, key: str, raw: list[Any]) -> list[str]:
@@ -539,6 +578,10 @@ def parse_mapping(raw: Any, path: Path) -> MappingConfig:
     include = raw.get("include_unmapped_columns", False)
     if not isinstance(include, bool):
         raise _err(path, "include_unmapped_columns", "must be true or false")
+    strict = raw.get("strict", False)
+    if not isinstance(strict, bool):
+        raise _err(path, "strict", "must be true or false")
+    hours = _parse_hours(path, raw.get("calling_hours"))
     token = _parse_token(path, raw.get("lead_token"))
     _check_token_column(
         path,
@@ -562,6 +605,8 @@ def parse_mapping(raw: Any, path: Path) -> MappingConfig:
         timezone_column=timezone_column,
         timezone_from=timezone_from,
         region_column=region_column,
+        calling_hours=hours,
+        strict=strict,
     )
 
 

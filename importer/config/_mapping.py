@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import time
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -51,6 +53,29 @@ PARAMETERS: dict[str, FieldType] = {
 }
 CHOICES: dict[str, tuple[str, ...]] = {"apply_to": ("calls",)}
 DATA_TYPES = ("string", "phone", "time", "integer", "boolean")
+NAME_PARTS = ("first", "last")  # what part: takes of a full-name column
+# The parameters whose times calling_hours guards: when Trackdrive will call the lead.
+SCHEDULED = ("schedule_callback_at", "next_action_at")
+DEFAULT_CALLING_HOURS = "08:00-21:00"  # what mapping init writes: 8 a.m. to 9 p.m.
+
+
+def calling_window(text: str) -> tuple[time, time]:
+    """``08:00-21:00`` -> (start, end); ValueError saying what is wrong otherwise.
+
+    The one rule for calling hours, in a mapping and on reschedule's command line alike;
+    the window must not wrap past midnight.
+    """
+    match = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*", text)
+    if not match:
+        raise ValueError(f"'{text}' is not a window; write e.g. {DEFAULT_CALLING_HOURS}")
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    if h1 > 23 or h2 > 24 or m1 > 59 or m2 > 59 or (h2 == 24 and m2):
+        raise ValueError(f"'{text}' has an impossible time of day")
+    start = time(h1, m1)
+    end = time(23, 59, 59, 999999) if h2 == 24 else time(h2, m2)
+    if end <= start:
+        raise ValueError(f"'{text}': the end must be after the start (same day)")
+    return start, end
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +89,7 @@ class FieldSpec:
     required: bool = False
     choices: tuple[str, ...] = ()
     fallbacks: tuple[str, ...] = ()  # columns read, in order, where ``column`` is empty
+    part: str | None = None  # a full-name column: "first" or "last" (NAME_PARTS)
 
     @property
     def source(self) -> str:
@@ -139,6 +165,11 @@ class MappingConfig:
     timezone_column: str | None = None
     timezone_from: str | None = None
     region_column: str | None = None
+    # The local hours in which schedule_callback_at and next_action_at must fall (each
+    # lead's own zone); None: no guard. strict: a value the tool would change with a
+    # warning makes its row invalid instead.
+    calling_hours: tuple[time, time] | None = None
+    strict: bool = False
 
     @property
     def columns(self) -> list[str]:
@@ -148,6 +179,13 @@ class MappingConfig:
         if self.token.column is not None:
             names.append(self.token.column)
         return names
+
+    @property
+    def unguarded(self) -> tuple[str, ...]:
+        """The scheduled times (SCHEDULED) this mapping maps without calling_hours."""
+        if self.calling_hours is not None:
+            return ()
+        return tuple(s.name for s in self.fields if s.name in SCHEDULED)
 
     def field(self, name: str) -> FieldSpec | None:
         """The spec of Trackdrive parameter ``name``, if mapped."""

@@ -294,6 +294,7 @@ def _merge(
             "http_status": blank,
             "attempts": blank,
             "error": rows["error"],
+            "warnings": rows.get("warnings", blank),
             "caller_id": rows["caller_id"],
             "email": rows["email"],
             "lead_id": blank,
@@ -422,6 +423,10 @@ def make_summary(
         exit_code=_exit_code(counts, aborted, interrupted),
         extra=extra or {},
         skipped_reasons=writer.tally.top_skips(),
+        warnings=dict(writer.tally.warnings.most_common()),
+        warnings_total=sum(writer.tally.warnings.values()),
+        warned_rows=writer.tally.warned_rows,
+        unguarded=list(job.mapping.unguarded),
         examples={r: e for r, e in examples.items() if e is not None},
     )
 

@@ -38,6 +38,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.json as pa_json
 
+from importer.clean import WARNING_KINDS, warning_counts
 from importer.errors import ConfigError, OutputError, printable
 from importer.record._journal import JOURNAL_FILE, RUN_FILE, Journal
 from importer.record._results import (
@@ -95,6 +96,7 @@ _RESULT_TYPES = {
     "status": pa.string(),
     "http_status": pa.string(),
     "error": pa.string(),
+    "warnings": pa.string(),
     "trackdrive_number_plain": pa.string(),
     "sms_number_plain": pa.string(),
 }
@@ -135,6 +137,7 @@ class ResultFacts:
     reasons: _Problems = field(default_factory=_Problems)  # by row: its first problem
     skips: _Problems = field(default_factory=_Problems)  # skipped by design: not problems
     columns: _Problems = field(default_factory=_Problems)  # every problem, by column
+    changed: _Problems = field(default_factory=_Problems)  # warnings, by kind
 
     def add(self, batch: pa.RecordBatch) -> None:
         """Add up one block of results (the columns of ``_RESULT_TYPES``)."""
@@ -183,6 +186,7 @@ def _add_results(facts: ResultFacts, batch: pa.RecordBatch) -> None:
             facts.numbers += filled
         else:
             facts.sms_numbers += filled
+    _add_warnings(facts, batch)
     errors = pc.fill_null(batch.column("error"), "")
     bad = pc.greater(pc.utf8_length(errors), 0)
     if not pc.any(bad).as_py():
@@ -197,6 +201,19 @@ def _add_results(facts: ResultFacts, batch: pa.RecordBatch) -> None:
         facts.reasons.add(error_reason(text), row)
         for problem in text.split(ERROR_SEPARATOR):
             facts.columns.add(_problem_column(problem, status), row)
+
+
+def _add_warnings(facts: ResultFacts, batch: pa.RecordBatch) -> None:
+    """Count the block's warnings by kind, with the first few rows of each."""
+    found = warning_counts(pc.fill_null(batch.column("warnings"), ""))
+    if not found:
+        return
+    rows = np.asarray(batch.column("row").to_numpy(zero_copy_only=False))
+    for kind, per_row in found.items():
+        facts.changed.counts[kind] += int(per_row.sum())
+        listed = facts.changed.rows.setdefault(kind, [])
+        for row in rows[per_row > 0][: max(_EXAMPLE_ROWS - len(listed), 0)]:
+            listed.append(int(row))
 
 
 def _problem_column(problem: str, status: str) -> str:
@@ -720,6 +737,10 @@ def _page(
         "problems": results.reasons.top(_TOP_PROBLEMS),
         "problem_rows": sum(results.reasons.counts.values()),
         "skips": results.skips.top(_TOP_PROBLEMS),
+        "changed": [
+            {**item, "meaning": WARNING_KINDS[item["reason"]][1]}
+            for item in results.changed.top(len(WARNING_KINDS))
+        ],
         "columns": results.columns.top(30),
         "failures_link": FAILURES_FILE if failures and (run_dir / FAILURES_FILE).exists() else "",
         "http": sorted(results.http.items()),

@@ -30,6 +30,7 @@ from importer.clean import (
     hide_values,
     text_array,
     text_series,
+    warning_counts,
 )
 from importer.clean import TEXT as _TEXT
 from importer.errors import OutputError, printable
@@ -44,6 +45,7 @@ RESULT_COLUMNS = [
     "http_status",
     "attempts",
     "error",
+    "warnings",
     "caller_id",
     "email",
     "lead_id",
@@ -123,11 +125,19 @@ class Tally:
     # Rows skipped by design (unchanged, superseded) are no problem: counted apart.
     skips: Counter[str] = field(default_factory=Counter)
     skip_rows: dict[str, list[int]] = field(default_factory=dict)
+    # Values the tool changed in a way a person might not expect, by kind (WARNING_KINDS).
+    warnings: Counter[str] = field(default_factory=Counter)
+    warned_rows: int = 0
 
     def add(self, frame: pd.DataFrame) -> None:
         """Count one chunk of results."""
         self.rows += len(frame)
         self.counts.update(frame["status"].value_counts().to_dict())
+        if "warnings" in frame:
+            warned = text_array(frame["warnings"])
+            self.warned_rows += int(pc.sum(pc.not_equal(warned, pa.scalar("", _TEXT))).as_py() or 0)
+            for kind, per_row in warning_counts(warned).items():
+                self.warnings[kind] += int(per_row.sum())
         bad = frame[frame["error"] != ""]
         if bad.empty:
             return
@@ -211,7 +221,10 @@ class ResultsWriter:
     def write(self, results: pd.DataFrame, original: pd.DataFrame, bad: pd.Series) -> None:
         """Append one chunk: ``results`` has the result columns; ``bad`` marks failure rows."""
         # The numbers come from the endpoint's answer like lead_id; a plain +1… stays as is.
-        safe = {*RESULT_COLUMNS[RESULT_COLUMNS.index("error") :], *self.columns[11:]}
+        safe = {
+            *RESULT_COLUMNS[RESULT_COLUMNS.index("error") :],
+            *self.columns[len(RESULT_COLUMNS) :],
+        }
         if self._skip:
             originals = original.iloc[:, self._original_at].astype("str").to_numpy()
             results = results.assign(**{ORIGINAL_ROW: originals})
@@ -270,7 +283,7 @@ class ResultsWriter:
 
     def _report_batch(self, raw: list[pa.Array]) -> pa.RecordBatch:
         """The columns the report adds up, as results.csv holds them (text as text)."""
-        names = ["row", "status", "http_status", "error"]
+        names = ["row", "status", "http_status", "error", "warnings"]
         names += ["trackdrive_number_plain", "sms_number_plain"]
         columns = [raw[self.columns.index(name)] for name in names]
         texts = [pc.cast(column, pa.string()) for column in columns[1:]]
@@ -315,6 +328,12 @@ class Summary:
     extra: dict[str, Any] = field(default_factory=dict)
     # Why rows were skipped by design (unchanged since the last run…): not problems.
     skipped_reasons: list[dict[str, Any]] = field(default_factory=list)
+    # Values changed in a way a person might not expect: per kind, in all, rows with any.
+    warnings: dict[str, int] = field(default_factory=dict)
+    warnings_total: int = 0
+    warned_rows: int = 0
+    # The scheduled times the mapping maps without calling_hours: sent at any hour.
+    unguarded: list[str] = field(default_factory=list)
     # An offending value per top reason (cut and escaped), for a console only: it is a
     # lead's personal data, so it is never written (to_json), logged or posted.
     examples: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
