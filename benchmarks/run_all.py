@@ -14,6 +14,7 @@ SCRIPTS = [
     "bench_sandbox.py",
     "bench_report.py",
     "bench_journal.py",
+    "bench_web.py",
 ]
 
 

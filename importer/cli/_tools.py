@@ -575,16 +575,80 @@ def mapping_check(
 @click.option(
     "--sandbox", is_flag=True, help="Also start the local sandbox and send to it (no token)."
 )
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    metavar="ADDRESS",
+    help="The address to listen on: 0.0.0.0 for every address of this machine. Any address "
+    "but loopback (127.0.0.1, ::1) needs an access token (see --access-token).",
+)
+@click.option(
+    "--access-token",
+    envvar="LEADIMPORT_ACCESS_TOKEN",
+    show_envvar=True,
+    metavar="TOKEN",
+    help="The token every request must bring (once in the URL as ?access=TOKEN, then in a "
+    "cookie). Without it, a server on a non-loopback --host makes one and prints the URL to "
+    "open; one on loopback asks for none.",
+)
+@click.option(
+    "--max-upload-mb",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="MB",
+    help="The largest spreadsheet the page takes, in MB; a larger upload is refused with a "
+    "message (default: the page's own limit, which its upload form names).",
+)
 @handle_errors
-def serve_command(port: int, out: Path, mappings: Path, sandbox: bool) -> None:
-    """Open the import in a browser: upload, map, check, send, watch, results.
+def serve_command(
+    port: int,
+    out: Path,
+    mappings: Path,
+    sandbox: bool,
+    host: str,
+    access_token: str | None,
+    max_upload_mb: int | None,
+) -> None:
+    """Open the import in a browser: upload, map, check, send, watch, results, past runs.
 
-    Serves on 127.0.0.1 only. Stop it with Ctrl-C (a send in progress finishes first).
+    Serves on 127.0.0.1 unless --host says otherwise. Ctrl-C stops the server; a send in
+    progress stops as `leadimport run` does on Ctrl-C (requests in flight finish), and its
+    page offers to send the rest once the server is back.
     """
+    import socket
+
     from aiohttp import web
 
-    from importer.web import LOOPBACK, create_app
+    from importer.errors import ExitStatus, printable
+    from importer.web import ACCESS_PARAM, access_token_for, create_app, is_wildcard
 
-    app = create_app(out=out, mappings=mappings, sandbox=sandbox)
-    click.echo(f"leadimport: open http://{LOOPBACK}:{port}/ (Ctrl-C stops)", err=True)
-    web.run_app(app, host=LOOPBACK, port=port, print=None)
+    token = access_token_for(host, access_token)
+    address = host.strip("[]")
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    try:  # bound here, so that the URL printed names the port really bound (--port 0)
+        sock = socket.create_server((address, port), family=family)
+    except (OSError, OverflowError) as exc:
+        why = getattr(exc, "strerror", None) or str(exc)
+        fail_with(
+            printable(
+                f"cannot listen on {host} port {port} ({why}); choose another --port or --host"
+            ),
+            ExitStatus.UNUSABLE,
+        )
+    bound = sock.getsockname()[1]
+    names = [socket.gethostname(), "127.0.0.1"] if is_wildcard(address) else [address]
+    urls = [f"http://{f'[{n}]' if ':' in n else n}:{bound}/" for n in names]
+    limits = {} if max_upload_mb is None else {"max_upload_bytes": max_upload_mb * 1024 * 1024}
+    app = create_app(out=out, mappings=mappings, sandbox=sandbox, access_token=token, **limits)
+    if token is None:
+        click.echo(f"leadimport: open {urls[0]} (Ctrl-C stops)", err=True)
+    elif access_token:  # the person's own token: not repeated into a log
+        shown = " or ".join(f"{u}?{ACCESS_PARAM}=TOKEN" for u in urls)
+        click.echo(f"leadimport: open {shown} with your access token (Ctrl-C stops)", err=True)
+    else:
+        click.echo("leadimport: open this address (it holds the access token):", err=True)
+        for url in urls:
+            click.echo(f"    {url}?{ACCESS_PARAM}={token}", err=True)
+        click.echo("(Ctrl-C stops)", err=True)
+    web.run_app(app, sock=sock, print=None)

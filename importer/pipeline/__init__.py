@@ -31,6 +31,7 @@ from importer.pipeline._history import (
     RowFate,
     Settled,
     earlier_imports,
+    past_run,
     past_runs,
     prune_runs,
     row_fates,
@@ -54,6 +55,7 @@ from importer.pipeline._runfolder import (
     log,
     make_run_dir,
 )
+from importer.pipeline._stop import StopSwitch
 
 __all__ = [
     "Coverage",
@@ -67,6 +69,7 @@ __all__ = [
     "row_fates",
     "settled_run",
     "earlier_imports",
+    "past_run",
     "past_runs",
     "DEFAULT_OUTPUT",
     "BatchResult",
@@ -82,6 +85,7 @@ __all__ = [
     "NoProgress",
     "Progress",
     "SendOptions",
+    "StopSwitch",
     "Source",
     "Window",
     "estimate_rows",

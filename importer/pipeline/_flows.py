@@ -67,6 +67,7 @@ from importer.pipeline._runfolder import (
     write_report,
 )
 from importer.pipeline._runinfo import RunInfo, read_info, write_info
+from importer.pipeline._stop import StopSwitch
 from importer.record import (
     Journal,
     Ledger,
@@ -226,9 +227,12 @@ async def _send(
     settings: SendSettings,
     recorder: Recorder,
     handle_signals: bool,
+    switch: StopSwitch | None = None,
 ) -> SendReport:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    if switch is not None:
+        switch.attach(stop)
     installed: list[signal.Signals] = []
     if handle_signals:
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -242,6 +246,8 @@ async def _send(
     finally:
         for sig in installed:
             loop.remove_signal_handler(sig)
+        if switch is not None:
+            switch.detach(stop)
 
 
 def _execute(
@@ -254,6 +260,7 @@ def _execute(
     ledger_path: Path | None,
     extra: dict[str, Any],
     sha: str,
+    switch: StopSwitch | None = None,
 ) -> Summary:
     """Send the job's rows into ``run_dir``; ``sha``: the input's SHA-256, as run.json has it."""
     started, started_at = time.monotonic(), now_iso()
@@ -279,7 +286,11 @@ def _execute(
             first_pass = FirstPass()
             report = asyncio.run(
                 _send(
-                    _requests(job, done, recorder, first_pass), settings, recorder, handle_signals
+                    _requests(job, done, recorder, first_pass),
+                    settings,
+                    recorder,
+                    handle_signals,
+                    switch,
                 )
             )
         finally:
@@ -313,8 +324,12 @@ def run(
     handle_signals: bool = True,
     extra: dict[str, Any] | None = None,
     out_root: Path = Path("output"),
+    stop: StopSwitch | None = None,
 ) -> Summary:
-    """Validate and send every valid row of ``source``; write the run folder."""
+    """Validate and send every valid row of ``source``; write the run folder.
+
+    ``stop`` lets another thread stop the run as Ctrl-C does (``StopSwitch``).
+    """
     progress = progress or NoProgress()
     mapping = load_mapping(mapping_path)
     token = resolve_token(mapping, options.lead_token)
@@ -324,7 +339,7 @@ def run(
     sha = file_sha256(source.path)
     if out is not None and claim_run_dir(out, "run", source, sha, mapping, endpoint, window):
         # The same file, mapping and endpoint: the same run, which goes on where it stopped.
-        return rerun(out, options, progress, handle_signals)
+        return rerun(out, options, progress, handle_signals, stop)
     run_dir = make_run_dir(out, source.path, out_root)
     if mapping.token.literal:  # never copy a token into the run folder
         (run_dir / "mapping.yaml").write_text(mapping_yaml(mapping), encoding="utf-8")
@@ -342,6 +357,7 @@ def run(
         options.ledger,
         extra or {},
         sha,
+        stop,
     )
 
 
@@ -350,8 +366,12 @@ def rerun(
     options: SendOptions = SendOptions(),
     progress: Progress | None = None,
     handle_signals: bool = True,
+    stop: StopSwitch | None = None,
 ) -> Summary:
-    """Send again every row of an earlier run that did not succeed and is not invalid."""
+    """Send again every row of an earlier run that did not succeed and is not invalid.
+
+    A run stopped or killed half way is finished this way. ``stop``: as for ``run``.
+    """
     progress = progress or NoProgress()
     info = read_info(run_dir)
     source = info.source
@@ -412,7 +432,9 @@ def rerun(
     job = replace(job, command="rerun")
     ledger = Path(info.ledger) if info.ledger else None
     sha = info.input_sha256  # checked against the file above
-    return _execute(job, run_dir, endpoint, settings, progress, handle_signals, ledger, {}, sha)
+    return _execute(
+        job, run_dir, endpoint, settings, progress, handle_signals, ledger, {}, sha, stop
+    )
 
 
 def endpoint_origin(endpoint: str) -> str:

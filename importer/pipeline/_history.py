@@ -20,10 +20,17 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from importer.config import load_mapping, resolve_token, token_fingerprint
-from importer.errors import ImporterError
+from importer.errors import ExitStatus, ImporterError
 from importer.pipeline._runfolder import file_sha256
 from importer.pipeline._runinfo import read_info
-from importer.record import FAILURES_FILE, JOURNAL_FILE, RESULTS_FILE, RUN_FILE, SUMMARY_FILE
+from importer.record import (
+    FAILURES_FILE,
+    JOURNAL_FILE,
+    RESULTS_FILE,
+    RUN_FILE,
+    SUMMARY_FILE,
+    Journal,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +48,13 @@ class PastRun:
     exit_code: int
     started_at: str = ""
     rows: int = 0
+    interrupted: bool = False  # stopped (Ctrl-C, a page's Stop): the rest is not_sent
+    unfinished: bool = False  # a send began after the last summary and never wrote one
+
+    @property
+    def status(self) -> str:
+        """done, or interrupted: stopped, or killed before it could write its summary."""
+        return "interrupted" if self.interrupted or self.unfinished else "done"
 
     @property
     def host(self) -> str:
@@ -82,16 +96,66 @@ class PastRun:
         }
 
 
-def past_runs(root: Path) -> list[PastRun]:
-    """Every run folder under ``root`` (and one level deeper, for batches), newest first."""
+def past_runs(root: Path, unfinished: bool = False) -> list[PastRun]:
+    """Every run folder under ``root`` (and one level deeper, for batches), newest first.
+
+    With ``unfinished``, also the folders of sends that never wrote their summary (killed,
+    or still sending in another process): their counts are the journal's so far, and
+    their ``finished_at`` is when the journal was last written.
+    """
     if not root.is_dir():
         return []
     found = [*root.glob(f"*/{SUMMARY_FILE}"), *root.glob(f"*/*/{SUMMARY_FILE}")]
-    runs = [run for path in found if (run := _read(path.parent)) is not None]
+    runs = [run for path in found if (run := _read(path.parent, unfinished)) is not None]
+    if unfinished:
+        started = [*root.glob(f"*/{RUN_FILE}"), *root.glob(f"*/*/{RUN_FILE}")]
+        for path in started:
+            if not (path.parent / SUMMARY_FILE).exists():
+                run = _read_unfinished(path.parent)
+                if run is not None:
+                    runs.append(run)
     return sorted(runs, key=lambda r: r.finished_at, reverse=True)
 
 
-def _read(run_dir: Path) -> PastRun | None:
+def past_run(run_dir: Path) -> PastRun | None:
+    """One run folder as ``past_runs(…, unfinished=True)`` lists it (None: not a run folder)."""
+    if (run_dir / SUMMARY_FILE).exists():
+        return _read(run_dir, unfinished=True)
+    return _read_unfinished(run_dir)
+
+
+def _read_unfinished(run_dir: Path) -> PastRun | None:
+    """A run folder with a run.json and a journal but no summary: a send that never ended."""
+    info = _json(run_dir / RUN_FILE)
+    try:
+        written = (run_dir / JOURNAL_FILE).stat().st_mtime
+    except OSError:
+        return None
+    if info is None:
+        return None
+    counts: dict[str, int] = {}
+    outcomes, _ = Journal(run_dir).state()
+    for outcome in outcomes.values():
+        counts[outcome.status] = counts.get(outcome.status, 0) + 1
+    try:
+        return PastRun(
+            run_dir=run_dir,
+            kind=str(info["command"]),
+            command=str(info["command"]),
+            input=str(info["input"]),
+            input_sha256=str(info.get("input_sha256", "")),
+            endpoint=str(info.get("endpoint", "")),
+            counts=counts,
+            finished_at=datetime.fromtimestamp(written).astimezone().isoformat(timespec="seconds"),
+            exit_code=int(ExitStatus.INTERRUPTED),
+            started_at=str(info.get("created_at", "")),
+            unfinished=True,
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _read(run_dir: Path, unfinished: bool = False) -> PastRun | None:
     summary = _json(run_dir / SUMMARY_FILE)
     if summary is None:
         return None
@@ -109,6 +173,8 @@ def _read(run_dir: Path) -> PastRun | None:
             exit_code=int(summary.get("exit_code", 0)),
             started_at=str(summary.get("started_at", "")),
             rows=int(summary.get("rows", 0)),
+            interrupted=bool(summary.get("interrupted", False)),
+            unfinished=unfinished and _stopped_since(run_dir),
         )
     except (KeyError, TypeError, ValueError):
         return None

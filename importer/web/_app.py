@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import jinja2
 from aiohttp import web
 
 from importer.errors import ImporterError
 from importer.sandbox import SandboxConfig, SandboxServer
+from importer.web._access import access_middleware
 from importer.web._runs import Sender
 
 LOOPBACK = "127.0.0.1"
@@ -33,6 +36,9 @@ class Settings:
     max_upload_bytes: int
     csrf: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     sandbox_endpoint: str | None = None
+    # With an access token, every request proves itself: a page of a name that resolves
+    # here (DNS rebinding) gets no cookie of ours, so any Host name may be served.
+    access_token: str | None = None
     sender: Sender = field(default_factory=Sender)
     templates: jinja2.Environment = field(
         default_factory=lambda: jinja2.Environment(
@@ -44,6 +50,22 @@ class Settings:
 
 
 SETTINGS = web.AppKey("settings", Settings)
+
+
+def render(request: web.Request, template: str, **context: Any) -> web.Response:
+    """A page of ``template``, with what every page needs: the forms' token, the busy run."""
+    settings = request.app[SETTINGS]
+    busy = settings.sender.busy()
+    html = settings.templates.get_template(template).render(
+        csrf=settings.csrf, busy=busy.run_id if busy else None, sandbox=settings.sandbox, **context
+    )
+    return web.Response(text=html, content_type="text/html")
+
+
+def check_csrf(settings: Settings, value: object) -> None:
+    """Refuse a form without this server's token (HTTP 403)."""
+    if not isinstance(value, str) or not secrets.compare_digest(value, settings.csrf):
+        raise web.HTTPForbidden(text="refused: the form's security token is missing or wrong")
 
 
 def one_line(status: int, message: str) -> web.Response:
@@ -76,7 +98,8 @@ async def _same_origin(
     """Refuse a state-changing request that another site's page sends."""
     # A site whose name resolves to 127.0.0.1 (DNS rebinding) would otherwise be
     # "same origin" and could read the forms' token: only loopback names are served.
-    if (request.url.host or "").strip("[]") not in LOOPBACK_NAMES:
+    open_to_names = request.app[SETTINGS].access_token is not None
+    if (request.url.host or "").strip("[]") not in LOOPBACK_NAMES and not open_to_names:
         raise web.HTTPMisdirectedRequest(text="refused: open this page as http://127.0.0.1")
     if request.method not in ("GET", "HEAD", "OPTIONS"):
         origin = request.headers.get("Origin")
@@ -99,21 +122,47 @@ async def _sandbox(app: web.Application) -> AsyncIterator[None]:
         server.stop()
 
 
+async def _stop_sends(app: web.Application) -> None:
+    """On Ctrl-C or SIGTERM, stop a send as the command line does, and wait for it.
+
+    The requests in flight finish and the rest is recorded as not sent: the run page
+    offers to send the rest once the server is back.
+    """
+    for thread in app[SETTINGS].sender.stop_all():
+        await asyncio.get_running_loop().run_in_executor(None, thread.join)
+
+
 def create_app(
     out: Path = Path("output"),
     mappings: Path = Path("mappings"),
     sandbox: bool = False,
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
+    access_token: str | None = None,
 ) -> web.Application:
-    """The browser face's app; with ``sandbox`` it starts the local sandbox and sends there."""
+    """The browser face's app; with ``sandbox`` it starts the local sandbox and sends there.
+
+    With ``access_token``, every request needs it (``access_token_for`` picks it from the
+    address the server binds).
+    """
+    from importer.web._history import add_history_routes
     from importer.web._routes import add_routes
 
+    middlewares: list[Any] = [_errors]
+    if access_token is not None:
+        middlewares.append(access_middleware(access_token))
+    middlewares.append(_same_origin)
     # Big uploads are streamed to disk by the upload handler, which enforces the limit.
-    app = web.Application(middlewares=[_errors, _same_origin], client_max_size=1024**2)
+    app = web.Application(middlewares=middlewares, client_max_size=1024**2)
     app[SETTINGS] = Settings(
-        out=out, mappings=mappings, sandbox=sandbox, max_upload_bytes=max_upload_bytes
+        out=out,
+        mappings=mappings,
+        sandbox=sandbox,
+        max_upload_bytes=max_upload_bytes,
+        access_token=access_token,
     )
     app.cleanup_ctx.append(_sandbox)
+    app.on_shutdown.append(_stop_sends)
     add_routes(app)
+    add_history_routes(app)
     app.router.add_static("/static/", STATIC)
     return app
