@@ -207,7 +207,7 @@ def test_nul_bytes_in_cells(tmp_path: Path) -> None:
         ("8004506787 8004506787", "", "too many digits"),
         ("1-800-FLOWERS", "", "contains letters"),
         ("1 800 FLOWERS", "", "contains letters"),
-        ("tel:800-FLOWERS", "", "contains letters"),  # the tel: link prefix is dropped, not the rest
+        ("tel:800-FLOWERS", "", "contains letters"),  # only the tel: link prefix is dropped
         ("800-450-6787 / 719-313-2645", "", "holds more than one phone number"),
         ("+1 800 450 6787;719-313-2645", "", "holds more than one phone number"),
         ("800-450-6787\n719-313-2645", "", "holds more than one phone number"),

@@ -165,3 +165,52 @@ def test_a_run_folder_and_ledger_from_before_the_split_still_rerun_and_skip(
     again = [r["status"] for r in results(tmp_path / "again")]
     # 2 rows from the old ledger's own entries, 4 from what the rerun recorded in it.
     assert again.count("skipped") == 6 and len(server.requests()) == 4
+
+
+def test_a_run_folder_is_sent_by_one_process_at_a_time(
+    tmp_path: Path, sandbox_factory: Any
+) -> None:
+    """A `rerun` (or a page's "finish it") of a run another process is still sending is
+    refused: both would read the journal before the other wrote to it."""
+    import subprocess
+    import sys
+    import time
+
+    from importer.pipeline import past_run
+
+    server = sandbox_factory(tokens=(TOKEN,), latency_ms=(150, 150))
+    src = make_csv(tmp_path / "leads.csv", 20)
+    out = tmp_path / "nightly"
+    args = [str(a) for a in run_args(src, server, out, "--yes", "--concurrency", "1")]
+    child = subprocess.Popen(
+        [sys.executable, "-m", "importer", *args, "--unlimited-rate"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while len(server.requests()) < 2:  # sending, well before its end (20 × 150 ms)
+            assert child.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        run = past_run(out)
+        assert run is not None and run.status == "running"
+
+        code, _, stderr = invoke("rerun", out, "--lead-token", TOKEN)
+
+        assert code == 2
+        assert stderr.splitlines() == [
+            f"leadimport: error: {out}: another leadimport process is sending this run right "
+            "now; wait for it to end (its rows would be sent twice), then run it again"
+        ]
+    finally:
+        _, err = child.communicate(timeout=60)
+    assert child.returncode == 0, err
+    callers = _sent_callers(server)
+    assert len(callers) == len(set(callers)) == 20  # each row sent once
+    assert {r["status"] for r in results(out)} == {"success"}
+    run = past_run(out)
+    assert run is not None and run.status == "done"
+    # Once it has ended, the folder is free again: a rerun has nothing left to send.
+    code, _, stderr = invoke("rerun", out, "--lead-token", TOKEN)
+    assert code == 0, stderr
+    assert len(_sent_callers(server)) == 20

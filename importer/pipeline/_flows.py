@@ -73,6 +73,7 @@ from importer.record import (
     Ledger,
     Outcome,
     ResultsWriter,
+    RunLock,
     Summary,
     body_hash,
     write_summary,
@@ -262,7 +263,37 @@ def _execute(
     sha: str,
     switch: StopSwitch | None = None,
 ) -> Summary:
-    """Send the job's rows into ``run_dir``; ``sha``: the input's SHA-256, as run.json has it."""
+    """Send the job's rows into ``run_dir``; ``sha``: the input's SHA-256, as run.json has it.
+
+    One process at a time (RunLock): the journal is read before anything is sent.
+    """
+    with RunLock(run_dir):
+        return _execute_held(
+            job,
+            run_dir,
+            endpoint,
+            settings,
+            progress,
+            handle_signals,
+            ledger_path,
+            extra,
+            sha,
+            switch,
+        )
+
+
+def _execute_held(
+    job: Job,
+    run_dir: Path,
+    endpoint: str,
+    settings: SendSettings,
+    progress: Progress,
+    handle_signals: bool,
+    ledger_path: Path | None,
+    extra: dict[str, Any],
+    sha: str,
+    switch: StopSwitch | None,
+) -> Summary:
     started, started_at = time.monotonic(), now_iso()
     with run_log(run_dir):
         log.info(
@@ -374,6 +405,8 @@ def rerun(
     """
     progress = progress or NoProgress()
     info = read_info(run_dir)
+    with RunLock(run_dir):  # refused at once while another process sends this run; taken
+        pass  # again, for good, before the journal is read (_execute)
     source = info.source
     if not source.path.exists():
         raise ConfigError(

@@ -30,6 +30,7 @@ from importer.record import (
     RUN_FILE,
     SUMMARY_FILE,
     Journal,
+    is_sending,
 )
 
 
@@ -50,10 +51,13 @@ class PastRun:
     rows: int = 0
     interrupted: bool = False  # stopped (Ctrl-C, a page's Stop): the rest is not_sent
     unfinished: bool = False  # a send began after the last summary and never wrote one
+    sending: bool = False  # a process (a terminal's, a page's) is sending it right now
 
     @property
     def status(self) -> str:
-        """done, or interrupted: stopped, or killed before it could write its summary."""
+        """running; done; or interrupted: stopped, or killed before it wrote its summary."""
+        if self.sending:
+            return "running"
         return "interrupted" if self.interrupted or self.unfinished else "done"
 
     @property
@@ -150,6 +154,7 @@ def _read_unfinished(run_dir: Path) -> PastRun | None:
             exit_code=int(ExitStatus.INTERRUPTED),
             started_at=str(info.get("created_at", "")),
             unfinished=True,
+            sending=is_sending(run_dir),
         )
     except (KeyError, TypeError, ValueError):
         return None
@@ -175,6 +180,7 @@ def _read(run_dir: Path, unfinished: bool = False) -> PastRun | None:
             rows=int(summary.get("rows", 0)),
             interrupted=bool(summary.get("interrupted", False)),
             unfinished=unfinished and _stopped_since(run_dir),
+            sending=unfinished and is_sending(run_dir),
         )
     except (KeyError, TypeError, ValueError):
         return None

@@ -7,6 +7,8 @@ from importer.record._journal import (
     RUN_FILE,
     Journal,
     Outcome,
+    RunLock,
+    is_sending,
     read_run_info,
     write_run_info,
 )
@@ -50,6 +52,8 @@ __all__ = [
     "Journal",
     "Ledger",
     "LedgerLock",
+    "RunLock",
+    "is_sending",
     "Outcome",
     "REPORT_FILE",
     "RESULTS_FILE",

@@ -26,6 +26,7 @@ event's ``endpoint`` (where that run's requests went, recorded before its first 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import time
@@ -36,7 +37,7 @@ from typing import Any, NoReturn, TextIO
 
 import orjson
 
-from importer.errors import AbortError, ConfigError, OutputError
+from importer.errors import AbortError, ConfigError, LockError, OutputError
 
 RUN_FILE = "run.json"
 JOURNAL_FILE = "journal.jsonl"
@@ -265,3 +266,65 @@ def read_run_info(run_dir: Path) -> dict[str, Any]:
     if not isinstance(info, dict):
         raise ConfigError(f"{path}: unreadable (not a JSON object)")
     return info
+
+
+RUN_LOCK = ".sending.lock"
+
+
+class RunLock:
+    """Held by the one process sending a run folder's rows, for as long as it sends.
+
+    Two senders in one folder would each read the journal before the other wrote to it and
+    send the same rows twice (a `rerun` of a run still sending in another terminal, or a
+    page's "finish it" of a run the CLI is sending). An flock, not a PID file: the kernel
+    releases it when the process dies, so a killed run never leaves a stale lock behind.
+    """
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = run_dir / RUN_LOCK
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        """Take the lock, or raise LockError: another process is sending this run."""
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise OutputError(
+                f"{self.path}: cannot create the run's lock ({exc.strerror})"
+            ) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise LockError(
+                f"{self.path.parent}: another leadimport process is sending this run right "
+                "now; wait for it to end (its rows would be sent twice), then run it again"
+            ) from None
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor releases the flock
+            self._fd = None
+
+    def __enter__(self) -> RunLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def is_sending(run_dir: Path) -> bool:
+    """Is a process (this one included) sending this run folder's rows right now?"""
+    try:
+        fd = os.open(run_dir / RUN_LOCK, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
