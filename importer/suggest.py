@@ -272,6 +272,10 @@ def render_mapping(s: Suggestion, source_name: str, region: str, timezone: str) 
             lines.append(f"  {key}: {_q(header)}   # a consent / opt-in answer, sent as written")
         else:
             lines.append(f"  {key}: {_q(header)}")
+        if key == "full_name" and not {"first_name", "last_name"} & s.data.keys():
+            # Agents greet by first name; the README's "Names" says how a name is split.
+            lines.append(f"  first_name: {{column: {_q(header)}, part: first}}")
+            lines.append(f"  last_name: {{column: {_q(header)}, part: last}}")
     lines.append("include_unmapped_columns: false")
     return "\n".join(lines) + "\n"
 
