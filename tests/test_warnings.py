@@ -17,6 +17,9 @@ from helpers import invoke, read_results
 
 from importer.record import RESULT_COLUMNS
 
+# What strict: true adds to a warning that it makes an error (clean/_payload.py).
+STRICT = " (not sent: the mapping says strict: true)"
+
 TOKEN = "warn-TOKEN-0013"
 
 
@@ -94,7 +97,7 @@ def test_a_wall_clock_time_that_is_not_one_instant_is_read_and_said(
     code, rows, _, _ = validate(tmp_path, leads, strict, "strict")
     assert code == 1
     assert [(r["status"], r["error"], r["warnings"], r["payload"]) for r in rows[:1]] == [
-        ("invalid", f"Callback: {warning}", "", "")
+        ("invalid", f"Callback: {warning}{STRICT}", "", "")
     ]
     assert rows[1]["status"] == "valid"
 
@@ -307,7 +310,7 @@ def test_a_warned_row_is_sent_and_a_strict_one_is_not(tmp_path: Path, sandbox_fa
     failures = read_results(tmp_path / "strict", "failures.csv")
     assert failures[1]["error"] == (
         "Callback: '2026-11-01 01:30' happens twice in America/New_York (the clocks go back "
-        "that night), read as the earlier, 01:30 EDT (05:30 UTC)"
+        "that night), read as the earlier, 01:30 EDT (05:30 UTC)" + STRICT
     )
 
 

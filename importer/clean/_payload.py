@@ -270,6 +270,10 @@ def _encode(field: BoundField, values: pa.Array, *, in_data: bool) -> pa.Array:
     return _unless_empty(values, _concat(key, encoded))
 
 
+# After a warning that strict: true makes an error: nothing was moved, dropped or sent.
+STRICT_REFUSED = " (not sent: the mapping says strict: true)"
+
+
 def _message(where: pa.Array, text: str) -> pa.Array:
     """``text`` on the rows where the boolean array ``where`` is true, else ""."""
     return pc.if_else(where, _text(text), _EMPTY)
@@ -380,7 +384,8 @@ def build_rows(chunk: Chunk, plan: Plan) -> pd.DataFrame:
     members.append(_unless_empty(data_json, _concat(_text('"data":{'), data_json, _text("}"))))
     body = _concat(_text("{"), _join(members, ",", n), _text("}"))
     if mapping.strict:  # a warned row is invalid instead, each warning one of its errors
-        errors.extend(warnings)
+        # said as refused: the warning's own words tell what would have been sent
+        errors.extend(_unless_empty(w, _concat(w, _text(STRICT_REFUSED))) for w in warnings)
         warnings = []
     error = _join(errors, " | ", n)  # results.ERROR_SEPARATOR
     lead = pc.if_else(
