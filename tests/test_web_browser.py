@@ -386,3 +386,45 @@ def test_without_javascript_the_forms_still_work(sync_api: Any, tmp_path: Path) 
     mapping = next((out / ".uploads").iterdir()) / "mapping.yaml"
     assert "Source" not in mapping.read_text(encoding="utf-8")
     assert load_mapping(mapping).timezone == "UTC"
+
+
+def test_warnings_and_the_live_throttled_count_in_chromium(
+    sync_api: Any, tmp_path: Path, sandbox_factory: Any
+) -> None:
+    from test_web_warnings import MAPPING, UNGUARDED, warned_csv
+
+    out, mappings = tmp_path / "output", tmp_path / "mappings"
+    mappings.mkdir()
+    (mappings / "callbacks.yaml").write_text(MAPPING, encoding="utf-8")
+    # 2 answers of 429 (Retry-After: 1), then 30 rows at 100 ms, one at a time: seconds of
+    # sending after the last 429, for the page's poll (each second) to show it.
+    quota = sandbox_factory(throttle_first=2, latency_ms=(100, 100))
+    with serving(out=out, mappings=mappings) as base, chromium(sync_api, tmp_path) as page:
+        page.goto(base + "/")
+        page.set_input_files("#file", str(warned_csv(tmp_path / "leads.csv", 30)))
+        page.click("#upload-button")
+        page.wait_for_selector("#map-table")
+        assert "callbacks.yaml" in page.inner_text("#saved")
+        page.click("#check")
+        page.wait_for_selector("#warnings")
+        kinds = page.locator("#warnings tbody tr")
+        assert [kinds.nth(i).inner_text().split("\t")[0] for i in range(2)] == ["1", "1"]
+        assert page.inner_text("#unguarded").startswith(UNGUARDED)
+        assert page.locator("#warned-rows tbody th").all_inner_texts() == ["2"]
+        accessible(page, "check with warnings")
+        page.fill("#endpoint", quota.endpoint)
+        page.fill("#token", "tok-1")
+        page.fill("input[name=concurrency]", "1")
+        page.check("#confirm")
+        page.click("#send")
+        page.wait_for_selector("#watch")
+        page.wait_for_function(
+            "() => document.getElementById('watch') "
+            "&& document.getElementById('throttled').textContent === '2'",
+            timeout=30_000,
+        )
+        page.wait_for_selector("#results", timeout=60_000)
+        assert "throttled 2" in page.inner_text("#counts")
+        assert "success 30" in page.inner_text("#counts")
+        assert page.locator("#warned-rows tbody th").all_inner_texts() == ["2"]
+        accessible(page, "results with warnings")

@@ -123,7 +123,7 @@ class CliProgress:
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
         return f"{stamp} progress: {done}{of} rows, {rate:.1f} rows/s{eta}, {self._figures()}"
 
-    def retry(self) -> None:
+    def retry(self, status: int | None = None) -> None:
         self.retries += 1
 
     def note(self, message: str) -> None:

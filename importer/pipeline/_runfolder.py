@@ -243,7 +243,7 @@ class Recorder:
         status = int(answered.group(1)) if answered else None
         self.journal.retried(row, attempt, status, self._latency_ms(row), delay_s)
         log.info("row %d: %s; attempt %d in %.1f s", row, hide_values(reason), attempt + 1, delay_s)
-        self.progress.retry()
+        self.progress.retry(status)  # a 429 is counted as throttled while it runs
 
     def finished(self, result: Result) -> None:
         pending = self.pending.pop(result.row, None)

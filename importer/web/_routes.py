@@ -54,6 +54,7 @@ from importer.web._mapping_form import (
     with_token,
     without_token,
 )
+from importer.web._warnings import Warned, warnings_of
 
 UPLOADS = ".uploads"  # under the output folder
 MAPPING_FILE = "mapping.yaml"  # the page's mapping, beside the upload; never a written token
@@ -566,6 +567,7 @@ async def check(request: web.Request) -> web.Response:
     endpoint = settings.sandbox_endpoint or mapping.endpoint
     valid = summary.counts.get("valid", 0)
     columns, invalid = await _in_thread(invalid_rows, Path(summary.run_dir))
+    warned: Warned = await _in_thread(warnings_of, summary, Path(summary.run_dir))
     origin = _read_note(folder, ORIGIN_FILE)
     return render(
         request,
@@ -581,6 +583,7 @@ async def check(request: web.Request) -> web.Response:
         columns=columns,
         invalid=invalid,
         shown_max=INVALID_SHOWN,
+        warned=warned,
         written_token=origin if origin and _origin_literal(settings, origin) else None,
         token_env=TOKEN_ENV,
     )
@@ -684,6 +687,7 @@ async def run_page(request: web.Request) -> web.Response:
     files = [name for name in DOWNLOADS if (run_dir / name).is_file()]
     host = endpoint_origin(summary["endpoint"]) if summary and summary.get("endpoint") else ""
     sent = summary is not None and summary.get("command") in ("run", "rerun")
+    warned = await _in_thread(warnings_of, summary, run_dir) if summary else Warned()
     return render(
         request,
         "run.html",
@@ -694,6 +698,7 @@ async def run_page(request: web.Request) -> web.Response:
         host=host,
         files=files,
         resendable=_resendable(summary) if summary and sent else 0,
+        warned=warned,
     )
 
 

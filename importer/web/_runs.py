@@ -13,6 +13,8 @@ from importer.errors import ImporterError
 from importer.pipeline import SendOptions, Source, StopSwitch, rerun, run
 from importer.record import Summary
 
+THROTTLED = 429  # the endpoint's "too many requests": the run slows down and retries
+
 
 @dataclass
 class WebProgress:
@@ -22,6 +24,7 @@ class WebProgress:
     total: int | None = None
     done: int = 0
     retries: int = 0
+    throttled: int = 0  # retries of a 429 answer; the summary also counts a last one
     counts: dict[str, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     started: float | None = None  # time.monotonic() when sending began
@@ -51,10 +54,12 @@ class WebProgress:
             if not earlier and status in ("success", "failed"):
                 self.answered += 1
 
-    def retry(self) -> None:
-        """Count one retried request."""
+    def retry(self, status: int | None = None) -> None:
+        """Count one retried request; a 429 one as throttled too."""
         with self.lock:
             self.retries += 1
+            if status == THROTTLED:
+                self.throttled += 1
 
     def note(self, message: str) -> None:
         """Ignore: the run's own log keeps notes."""
@@ -84,7 +89,7 @@ class SendJob:
         p = self.progress
         with p.lock:
             counts = dict(p.counts)
-            done, total, retries = p.done, p.total, p.retries
+            done, total, retries, throttled = p.done, p.total, p.retries, p.throttled
         state = "running" if self.running else ("error" if self.error else "done")
         rate, left = p.speed()
         return {
@@ -96,7 +101,7 @@ class SendJob:
             "failed": counts.get("failed", 0),
             "invalid": counts.get("invalid", 0),
             "retries": retries,
-            "throttled": None,  # counted in the summary when the run ends
+            "throttled": throttled,
             "rate": None if rate is None else round(rate, 1),
             "eta_s": None if left is None else round(left),
             "error": self.error,

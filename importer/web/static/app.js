@@ -118,7 +118,7 @@
       return m < 60 ? m + " min " + (s % 60) + " s" : Math.floor(m / 60) + " h " + (m % 60) + " min";
     };
     var update = function (s) {
-      ["done", "success", "failed", "retries"].forEach(function (k) {
+      ["done", "success", "failed", "retries", "throttled"].forEach(function (k) {
         document.getElementById(k).textContent = s[k];
       });
       document.getElementById("total").textContent = s.total === null ? "?" : s.total;
