@@ -62,8 +62,34 @@ def test_runs_lists_past_runs_newest_first(tmp_path: Path, sandbox_factory: Any)
         "counts": {"success": 40 - failed, "failed": failed},
         "exit_code": 1,
         "rerun_pending": failed,
+        "status": "done",
     }
     assert listed[0]["sent"] is False and listed[0]["rerun_pending"] == 0
+
+
+def test_runs_lists_a_send_killed_before_its_summary_as_interrupted(
+    tmp_path: Path, sandbox_factory: Any
+) -> None:
+    root, sent, _, server = _two_runs(tmp_path, sandbox_factory)
+    counts = json.loads((sent / "summary.json").read_text())["counts"]
+    (sent / "summary.json").unlink()  # what a kill -9 in the middle of the send leaves
+    (sent / "results.csv").unlink()
+
+    code, out, err = invoke("runs", "--output", root)
+
+    assert code == 0, err
+    lines = out.splitlines()  # newest first: its journal was written last
+    host = server.endpoint.split("/")[2]
+    assert lines[0].endswith(f"run: leads.csv, sent to {host}, exit 130, interrupted")
+    assert lines[1] == f"    success {counts['success']} · failed {counts['failed']}"
+    assert lines[2] == f"    the rest not sent: leadimport rerun {sent}"
+    assert lines[4].endswith("validate: leads.csv, checked for trackdrive.com, exit 0")
+    listed = json.loads(invoke("runs", "--output", root, "--json")[1])
+    assert [r["status"] for r in listed] == ["interrupted", "done"]
+    # The advice works: the rerun finishes that run.
+    code, _, err = invoke("rerun", sent, "--lead-token", TOKEN, "--max-attempts", "5")
+    assert code == 0, err
+    assert json.loads(invoke("runs", "--output", root, "--json")[1])[0]["status"] == "done"
 
 
 def test_prune_keeps_the_ledger_and_runs_with_rows_to_send(

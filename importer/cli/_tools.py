@@ -413,7 +413,9 @@ def runs_command(ctx: click.Context, root: Path | None, as_json: bool) -> None:
 
     Each: when it finished, what ran (the run, and the command that last wrote it, e.g.
     rerun), the file, the endpoint's host, whether rows were sent or only checked, the
-    counts, the exit status, and the rows a `leadimport rerun` would still send.
+    counts, the exit status, and the rows a `leadimport rerun` would still send. A send
+    that was stopped or killed before it wrote its summary is listed as interrupted (its
+    counts are its journal's), and one another process is sending now as running.
     """
     import json
 
@@ -423,7 +425,7 @@ def runs_command(ctx: click.Context, root: Path | None, as_json: bool) -> None:
     if ctx.invoked_subcommand is not None:
         return
     root = root or DEFAULT_OUTPUT
-    found = past_runs(root)
+    found = past_runs(root, unfinished=True)
     if as_json:
         click.echo(json.dumps([run.to_dict() for run in found], indent=2))
         return
@@ -438,10 +440,13 @@ def runs_command(ctx: click.Context, root: Path | None, as_json: bool) -> None:
             printable(
                 f"{_when(run.finished_at)}  {run.kind}{by}: {Path(run.input).name}, "
                 f"{what} {run.host}, exit {run.exit_code}"
+                + ("" if run.status == "done" else f", {run.status}")
             )
         )
         click.echo(f"    {counts}")
-        if run.pending:
+        if run.status == "interrupted":
+            click.echo(printable(f"    the rest not sent: leadimport rerun {run.run_dir}"))
+        elif run.pending:
             click.echo(
                 printable(f"    rerun pending: {run.pending} rows: leadimport rerun {run.run_dir}")
             )

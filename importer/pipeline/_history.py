@@ -97,6 +97,7 @@ class PastRun:
             "counts": dict(self.counts),
             "exit_code": self.exit_code,
             "rerun_pending": self.pending,
+            "status": self.status,
         }
 
 
