@@ -26,11 +26,17 @@ class Timed:
     peak_rss_mb: float
 
 
-def timed(cmd: list[str], *, env: dict[str, str] | None = None, quiet: bool = True) -> Timed:
+def timed(
+    cmd: list[str],
+    *,
+    env: dict[str, str] | None = None,
+    quiet: bool = True,
+    cwd: Path | None = None,
+) -> Timed:
     """Run ``cmd`` and measure it; ``os.wait4`` gives this child's own peak RSS."""
     start = time.perf_counter()
     out = subprocess.DEVNULL if quiet else None
-    proc = subprocess.Popen(cmd, stdout=out, stderr=out, env={**os.environ, **(env or {})})
+    proc = subprocess.Popen(cmd, stdout=out, stderr=out, env={**os.environ, **(env or {})}, cwd=cwd)
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
