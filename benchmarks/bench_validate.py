@@ -110,11 +110,14 @@ def main() -> int:
             figures[f"{name}_ratio"] = round(run.seconds / base.seconds, 2)
             figures[f"{name}_read_csv_rss_mb"] = round(base.peak_rss_mb, 1)
             figures[f"{name}_validate_rss_mb"] = round(run.peak_rss_mb, 1)
+            figures[f"{name}_cpu_ratio"] = round(run.cpu_seconds / base.cpu_seconds, 2)
             print(
                 f"{rows:>9,} rows CSV{' messy' if messy else '      '}: read_csv "
                 f"{base.seconds:6.2f} s ({base.peak_rss_mb:5.0f} MB) | "
                 f"validate {run.seconds:6.2f} s ({run.peak_rss_mb:5.0f} MB) | "
-                f"ratio {run.seconds / base.seconds:4.2f}x",
+                f"ratio {run.seconds / base.seconds:4.2f}x "
+                f"(CPU time {base.cpu_seconds:5.2f} s vs {run.cpu_seconds:5.2f} s: "
+                f"{run.cpu_seconds / base.cpu_seconds:4.2f}x)",
                 flush=True,
             )
         messy_path = _dataset("csv", args.rows, messy=True)

@@ -19,11 +19,12 @@ PY = sys.executable
 
 @dataclass(frozen=True)
 class Timed:
-    """Wall time, exit status and peak resident memory of one child process."""
+    """Wall time, exit status, peak resident memory and CPU time of one child process."""
 
     seconds: float
     returncode: int
     peak_rss_mb: float
+    cpu_seconds: float = 0.0  # user + system: steadier than wall time on a shared machine
 
 
 def timed(
@@ -40,7 +41,8 @@ def timed(
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return Timed(seconds, proc.returncode, usage.ru_maxrss / 1024)
+    cpu = usage.ru_utime + usage.ru_stime
+    return Timed(seconds, proc.returncode, usage.ru_maxrss / 1024, cpu)
 
 
 def leadimport(*args: str | Path) -> list[str]:
