@@ -19,22 +19,30 @@ PY = sys.executable
 
 @dataclass(frozen=True)
 class Timed:
-    """Wall time, exit status and peak resident memory of one child process."""
+    """Wall time, exit status, peak resident memory and CPU time of one child process."""
 
     seconds: float
     returncode: int
     peak_rss_mb: float
+    cpu_seconds: float = 0.0  # user + system: steadier than wall time on a shared machine
 
 
-def timed(cmd: list[str], *, env: dict[str, str] | None = None, quiet: bool = True) -> Timed:
+def timed(
+    cmd: list[str],
+    *,
+    env: dict[str, str] | None = None,
+    quiet: bool = True,
+    cwd: Path | None = None,
+) -> Timed:
     """Run ``cmd`` and measure it; ``os.wait4`` gives this child's own peak RSS."""
     start = time.perf_counter()
     out = subprocess.DEVNULL if quiet else None
-    proc = subprocess.Popen(cmd, stdout=out, stderr=out, env={**os.environ, **(env or {})})
+    proc = subprocess.Popen(cmd, stdout=out, stderr=out, env={**os.environ, **(env or {})}, cwd=cwd)
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return Timed(seconds, proc.returncode, usage.ru_maxrss / 1024)
+    cpu = usage.ru_utime + usage.ru_stime
+    return Timed(seconds, proc.returncode, usage.ru_maxrss / 1024, cpu)
 
 
 def leadimport(*args: str | Path) -> list[str]:

@@ -2,6 +2,7 @@
 
     python benchmarks/gen_leads.py OUT.csv --rows 1000000 [--seed 0]
     python benchmarks/gen_leads.py OUT.xlsx --rows 100000
+    python benchmarks/gen_leads.py OUT.csv --rows 1000000 --refused 0.5   # a bought list
 
 Columns: First Name, Last Name, Phone, E-mail, Callback Time, Amount, State, ZIP, Source.
 The mix (per row, roughly): 89 % valid North American phones in a dozen formats, 3 % invalid
@@ -11,6 +12,11 @@ differently), 2 % blank rows; callback times in mixed formats (35 % empty, 1 %
 unparseable); ZIPs with leading zeros; names with accents, apostrophes, commas and ``Null``.
 The .xlsx variant also stores some phones, ZIPs and amounts as numbers and some callback
 times as real date cells, as Excel users do.
+
+``--refused F`` makes a messy list, like one bought or scraped: each well-formed phone is,
+with probability F, given an area code that does not exist (``_UNASSIGNED``), so
+libphonenumber refuses it; everything else in the file stays the same as without it.
+With F = 0.5 about 45 % of the phone cells are refused.
 """
 
 from __future__ import annotations
@@ -61,6 +67,15 @@ _AREAS: dict[str, tuple[str, tuple[str, ...]]] = {
     "206": ("WA", ("981",)),
 }
 _AREA_CODES = list(_AREAS)
+# Area codes no North American number has (phonenumbers refuses every number in them): what
+# a bought or scraped list is full of.
+_UNASSIGNED = [
+    "221", "222", "230", "232", "233", "237", "238", "241", "243", "244", "245", "247", "255",
+    "258", "259", "261", "265", "266", "271", "275", "277", "278", "280", "282", "285", "286",
+    "287", "288", "290", "293", "296", "299", "322", "328", "333", "335", "338", "342", "344",
+    "348", "349", "355", "357", "359", "362", "366", "370", "373", "376", "379", "381", "383",
+    "384", "387", "389", "390", "393", "396", "399",
+]  # fmt: skip
 
 _FIRST = [
     "John", "Mary", "James", "Patricia", "Robert", "Jennifer", "Michael", "Linda", "David",
@@ -138,9 +153,14 @@ def _format_time(when: datetime, fmt: str) -> str:
     return when.strftime(fmt)
 
 
-def lead_rows(rows: int, seed: int = 0, typed: bool = False) -> Iterator[list[Any]]:
-    """Yield ``rows`` lead rows (some blank); with ``typed`` some cells are numbers or datetimes."""
+def lead_rows(
+    rows: int, seed: int = 0, typed: bool = False, refused: float = 0.0
+) -> Iterator[list[Any]]:
+    """Yield ``rows`` lead rows (some blank); with ``typed`` some cells are numbers or datetimes;
+    ``refused``: the share of well-formed phones given an unassigned area code."""
     rng = random.Random(seed)
+    # Its own generator, so that a messy file differs from the clean one only in area codes.
+    messy = random.Random(seed + 1)
     seen: list[str] = []  # recent valid phones, digits only, to repeat as duplicates
     rand, choice, randint = rng.random, rng.choice, rng.randint
     for i in range(rows):
@@ -168,6 +188,8 @@ def lead_rows(rows: int, seed: int = 0, typed: bool = False) -> Iterator[list[An
                 if exchange % 100 == 11:  # N11 codes (411, 911) are not exchanges
                     exchange += 1
                 digits = f"{area}{exchange}{randint(0, 9999):04d}"
+                if refused and messy.random() < refused:
+                    digits = messy.choice(_UNASSIGNED) + digits[3:]
                 if len(seen) < 5000:
                     seen.append(digits)
                 else:
@@ -207,12 +229,12 @@ def lead_rows(rows: int, seed: int = 0, typed: bool = False) -> Iterator[list[An
         yield [first, last, phone, email, callback, amount, state, zip_code, choice(_SOURCES)]
 
 
-def write_leads_csv(path: Path, rows: int, seed: int = 0) -> None:
+def write_leads_csv(path: Path, rows: int, seed: int = 0, refused: float = 0.0) -> None:
     """Write a UTF-8 CSV with a header and ``rows`` generated rows."""
     with Path(path).open("w", encoding="utf-8", newline="") as f:
         writer = csv.writer(f, lineterminator="\r\n")  # what Excel writes
         writer.writerow(COLUMNS)
-        writer.writerows(lead_rows(rows, seed))
+        writer.writerows(lead_rows(rows, seed, refused=refused))
 
 
 def write_leads_xlsx(path: Path, rows: int, seed: int = 0) -> None:
@@ -241,13 +263,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out", type=Path, help="output file, .csv or .xlsx")
     parser.add_argument("--rows", type=int, default=1000, help="data rows to write")
     parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same file)")
+    parser.add_argument(
+        "--refused",
+        type=float,
+        default=0.0,
+        help="share of well-formed phones given an unassigned area code (0.5: a messy list)",
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     if args.out.suffix.lower() == ".xlsx":
         write_leads_xlsx(args.out, args.rows, args.seed)
     else:
-        write_leads_csv(args.out, args.rows, args.seed)
+        write_leads_csv(args.out, args.rows, args.seed, args.refused)
     took = time.perf_counter() - started
     print(f"wrote {args.rows} rows to {args.out} in {took:.1f}s", file=sys.stderr)
     return 0

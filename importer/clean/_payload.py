@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from importer.clean._columns import Normalized, quote_text
+from importer.clean._columns import Normalized, quote_text, to_mask
 from importer.clean._hours import Guarded, guard_hours, lead_zones
 from importer.clean._names import split_names
 from importer.clean._normalize import (
@@ -614,42 +614,113 @@ def _who_is_missing(mapping: MappingConfig) -> str:
     return f"no {listed}: a lead needs a phone number or an email"
 
 
+class _KeyNumbers:
+    """Number each distinct key in the order it first appears, exactly, in little memory.
+
+    Hand-written because no library here offers an incremental string -> int map outside
+    Python objects: a dict of a million key strings costs about 200 MB, here each key is
+    kept once as Arrow text (its bytes and an 8-byte offset) beside a sorted array of
+    64-bit hashes and the key's number, about 40 bytes a key. A hash only points at a
+    candidate: the key itself is compared, so keys that share a hash stay distinct.
+    """
+
+    def __init__(self) -> None:
+        self._hashes = np.empty(0, np.uint64)  # sorted
+        self._numbers = np.empty(0, np.int32)  # the key number of each hash
+        self._keys: list[pa.Array] = []  # the distinct keys in number order, in pieces
+        self._starts = np.zeros(1, np.int64)  # the number of each piece's first key
+        self.count = 0
+
+    def number(self, keys: pa.Array) -> np.ndarray:
+        """Each key's number; keys not seen before are numbered on, in order."""
+        encoded = pc.dictionary_encode(keys)
+        distinct = encoded.dictionary
+        hashes = pd.util.hash_array(distinct.to_numpy(zero_copy_only=False))
+        numbers = self._find(distinct, hashes)
+        new = np.flatnonzero(numbers < 0)
+        if len(new):
+            numbers[new] = np.arange(self.count, self.count + len(new))
+            order = np.argsort(hashes[new], kind="stable")
+            at = np.searchsorted(self._hashes, hashes[new][order])
+            self._hashes = np.insert(self._hashes, at, hashes[new][order])
+            self._numbers = np.insert(self._numbers, at, numbers[new][order])
+            self._keys.append(pc.take(distinct, pa.array(new)))
+            self.count += len(new)
+            self._starts = np.append(self._starts, self.count)
+        codes = encoded.indices.to_numpy(zero_copy_only=False)
+        return numbers[codes]
+
+    def _find(self, distinct: pa.Array, hashes: np.ndarray) -> np.ndarray:
+        """The number of each of ``distinct`` (keys unique among themselves), -1 if new."""
+        numbers = np.full(len(distinct), -1, np.int64)
+        low = np.searchsorted(self._hashes, hashes, "left")
+        high = np.searchsorted(self._hashes, hashes, "right")
+        one = np.flatnonzero(high - low == 1)  # nearly every key seen before
+        if len(one):
+            candidates = self._numbers[low[one]]
+            same = to_mask(pc.equal(self._key_at(candidates), pc.take(distinct, pa.array(one))))
+            numbers[one[same]] = candidates[same]
+        for i in np.flatnonzero(high - low > 1):  # keys that share a hash: compare each
+            candidates = self._numbers[low[i] : high[i]]
+            same = to_mask(pc.equal(self._key_at(candidates), distinct[int(i)]))
+            if same.any():
+                numbers[i] = candidates[same][0]
+        return numbers
+
+    def _key_at(self, numbers: np.ndarray) -> pa.Array:
+        """The keys numbered ``numbers``, in that order."""
+        piece = np.searchsorted(self._starts, numbers, "right") - 1
+        parts: list[pa.Array] = []
+        places: list[np.ndarray] = []
+        for p in np.unique(piece):
+            where = np.flatnonzero(piece == p)
+            parts.append(pc.take(self._keys[p], pa.array(numbers[where] - self._starts[p])))
+            places.append(where)
+        if not parts:
+            return pa.array([], _TEXT)
+        order = np.argsort(np.concatenate(places))
+        return pc.take(pa.concat_arrays(parts), pa.array(order))
+
+
 class DuplicateTracker:
     """Apply the mapping's ``duplicates:`` rule across chunks.
 
     ``first`` remembers the first row of every key as rows stream by. ``last`` needs to
     know the last row of every key before the first row is sent, so it is fed a pre-pass
-    (``note_last``) over the same rows in the same order: the keys are kept as Arrow
-    strings, numbered once by ``dictionary_encode``, and the second pass reads each row's
-    key number back by position, so a million keys cost tens of MB, not a Python dict.
-    Nothing is kept for ``all``.
+    (``note_last``) over the same rows in the same order, and the second pass reads each
+    row's key number back by position. Keys are numbered by ``_KeyNumbers``, so a million
+    keys cost tens of MB, not a Python dict. Nothing is kept for ``all``.
     """
 
     def __init__(self, rule: Duplicates) -> None:
         self.rule = rule
-        self._seen: dict[str, int] = {}  # first: key -> its first row
-        self._keys: list[pa.Array] = []  # last, pre-pass: the valid rows' keys, in order
+        self._numbers: _KeyNumbers | None = _KeyNumbers() if rule is not Duplicates.ALL else None
+        self._first = np.empty(0, np.int64)  # first: per key number, its first row
+        self._keys: list[np.ndarray] = []  # last, pre-pass: the valid rows' key numbers
         self._rows: list[np.ndarray] = []  # ... and their row numbers
         self._last: np.ndarray | None = None  # last: per key number, its last row
         self._key_of: np.ndarray | None = None  # last: per valid row, its key number
         self._row_of: np.ndarray | None = None  # last: per valid row, its row number
         self._taken = 0  # last: valid rows consumed by apply()
 
+    def _number(self, keys: pd.Series) -> np.ndarray:
+        assert self._numbers is not None
+        return self._numbers.number(text_array(keys))
+
     def note_last(self, rows: pd.DataFrame) -> None:
         """Pre-pass for ``last``: note the key of every valid row of a built chunk."""
         valid = rows[rows["status"] == RowStatus.VALID.value]
-        self._keys.append(text_array(valid["key"]))
+        self._keys.append(self._number(valid["key"]).astype(np.int32))
         self._rows.append(valid.index.to_numpy(dtype="int64"))
 
     def number_keys(self) -> None:
-        """End of the pre-pass for ``last``: number the keys and find each one's last row."""
-        keys = pa.chunked_array(self._keys, _TEXT).combine_chunks()
-        self._keys = []
-        encoded = pc.dictionary_encode(keys)
-        self._key_of = encoded.indices.to_numpy(zero_copy_only=False).astype("int64")
+        """End of the pre-pass for ``last``: find each key's last row."""
+        count = self._numbers.count if self._numbers is not None else 0
+        self._numbers = None  # the keys themselves are not needed any more
+        self._key_of = np.concatenate(self._keys) if self._keys else np.empty(0, np.int32)
         self._row_of = np.concatenate(self._rows) if self._rows else np.empty(0, "int64")
-        self._rows = []
-        self._last = np.zeros(len(encoded.dictionary), dtype="int64")
+        self._keys, self._rows = [], []
+        self._last = np.zeros(count, dtype="int64")
         np.maximum.at(self._last, self._key_of, self._row_of)
 
     def apply(self, rows: pd.DataFrame) -> pd.DataFrame:
@@ -659,14 +730,18 @@ class DuplicateTracker:
         valid = rows["status"] == RowStatus.VALID.value
         numbers = rows.index[valid].to_numpy(dtype="int64")
         if self.rule is Duplicates.FIRST:
-            keep = np.fromiter(
-                (
-                    self._seen.setdefault(key, int(row))
-                    for row, key in zip(numbers, rows["key"][valid], strict=True)
-                ),
-                dtype="int64",
-                count=len(numbers),
-            )
+            assert self._numbers is not None
+            before = self._numbers.count
+            keys = self._number(rows["key"][valid])
+            if self._numbers.count > len(self._first):
+                grown = np.empty(max(self._numbers.count, len(self._first) * 5 // 4), np.int64)
+                grown[: len(self._first)] = self._first
+                self._first = grown
+            # a key first seen in this chunk: its first row is its first occurrence here
+            fresh = np.flatnonzero(keys >= before)
+            seen, first = np.unique(keys[fresh], return_index=True)
+            self._first[seen] = numbers[fresh[first]]
+            keep = self._first[keys]
         else:
             if self._last is None:
                 self.number_keys()

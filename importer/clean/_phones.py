@@ -1,9 +1,11 @@
 """Phone numbers to E.164, a whole column at a time, and the time zone a number rings in.
 
 The common North American layouts go through a vectorized fast path (RE2 over the distinct
-cells, validated against phonenumbers' own metadata); phonenumbers is called one value at a
-time only for the rest, so that its verdict and wording stay the single source of truth.
-This module does no I/O.
+cells, validated against phonenumbers' own metadata), which accepts the numbers
+phonenumbers accepts and refuses, with the message the per-value path would write, those
+it refuses (a bought list full of unassigned area codes is no slower than a clean one);
+phonenumbers is called one value at a time only for the rest, so that its verdict and
+wording stay the single source of truth. This module does no I/O.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from importer.clean._columns import (
     lit,
     matches,
     quote_text,
+    quoted_text,
     to_mask,
     warn_where,
 )
@@ -140,6 +143,7 @@ _SCIENTIFIC = re.compile(r"[+-]?\d+(?:[.,]\d*)?[eE][+-]?\d+")
 # A number cell with a fraction (8004506787.5): a sum or an average landed in the phone
 # column, or the cell was typed wrong; dropping the fraction would be a guess.
 _FRACTION = re.compile(r"\d{7,}[.,]\d*[1-9]\d*")
+_FRACTION_RE2 = f"^(?:{_FRACTION.pattern})$"  # its fullmatch, for whole columns
 # 00 is the international prefix in most of the world (011 in North America). A North
 # American number never starts with 0, so for those regions 0044… can only mean +44….
 _IDD_00 = re.compile(r"\s*00(?=[\s.-]*[1-9])")
@@ -256,7 +260,20 @@ def normalize_phones(s: pd.Series, region: str) -> Normalized:
         values = pc.if_else(pa.array(ok), join_text("+1", pc.fill_null(national, lit(""))), lit(""))
         errors = empty_texts(len(distinct))
         warnings = empty_texts(len(distinct))
-        slow = np.flatnonzero(~ok & ~to_mask(pc.equal(text, lit(""))))
+        # A well-formed +1 number that phonenumbers refuses: _phone_slow would find no
+        # letters, separators or extension in it, parse the same 10 digits with country code
+        # 1 (always of a possible length), and refuse it with this message; written here
+        # for the whole column. A cell like 1212555.0123 still goes one by one, since
+        # _phone_slow calls it a fraction. tests/test_phone_fast_path.py checks they agree.
+        refused = to_mask(pc.is_valid(national)) & ~ok & ~matches(text, _FRACTION_RE2)
+        if refused.any():
+            scope = f"region {region}" if fast is _NANP_FAST else "country code +1"
+            mask = pa.array(refused)
+            messages = join_text(
+                quoted_text(pc.filter(shown, mask)), f" is not a valid phone number for {scope}"
+            )
+            errors = pc.replace_with_mask(errors, mask, messages)
+        slow = np.flatnonzero(~ok & ~refused & ~to_mask(pc.equal(text, lit(""))))
         if len(slow):
             picks = pa.array(slow)
             results = [
