@@ -191,8 +191,12 @@ def built_chunks(job: Job) -> Iterator[tuple[Table, Chunk, pd.DataFrame]]:
         pa.default_memory_pool().release_unused()  # the pre-pass's buffers, before pass 2
     table = job.source.open()
     build = job.make_builder(table)
+    pool = pa.default_memory_pool()
     for chunk in _windowed(table, job.window):
         yield table, chunk, tracker.apply(build(chunk))
+        # Hand the chunk's freed buffers back to the system before the next one is built:
+        # without it the allocator keeps them, and peak RSS grows by about 20-40 MB.
+        pool.release_unused()
 
 
 def check_job(job: Job) -> None:
