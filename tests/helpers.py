@@ -98,3 +98,21 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--no-first-run",
 ]
+
+
+# What strict: true adds to a warning that it makes an error (clean/_payload.py).
+STRICT = " (not sent: the mapping says strict: true)"
+
+
+def write_csv(path: Path, rows: list[list[str]]) -> Path:
+    """``rows`` (the header first) as a UTF-8 CSV file at ``path``."""
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows(rows)
+    return path
+
+
+def write_mapping(tmp_path: Path, text: str, name: str = "m.yaml") -> Path:
+    """A mapping file of ``text`` (without its ``version: 1`` line) in ``tmp_path``."""
+    path = tmp_path / name
+    path.write_text("version: 1\n" + text, encoding="utf-8")
+    return path

@@ -7,7 +7,6 @@ Through the real CLI, and ``run`` against the sandbox for what Trackdrive receiv
 
 from __future__ import annotations
 
-import csv
 import json
 import random
 from pathlib import Path
@@ -15,28 +14,13 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from helpers import invoke, read_results
+from helpers import STRICT, invoke, read_results, write_csv, write_mapping
 
 from importer.clean import number_zones, zones_by_number
-
-# What strict: true adds to a warning that it makes an error (clean/_payload.py).
-STRICT = " (not sent: the mapping says strict: true)"
 
 TOKEN = "hours-TOKEN-0013"
 GUARD = 'timezone: America/New_York\ncalling_hours: "08:00-21:00"\n'
 FIELDS = "fields:\n  caller_id: Phone\n  schedule_callback_at: Callback\n"
-
-
-def write_csv(path: Path, rows: list[list[str]]) -> Path:
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        csv.writer(fh).writerows(rows)
-    return path
-
-
-def write_mapping(tmp_path: Path, text: str, name: str = "m.yaml") -> Path:
-    path = tmp_path / name
-    path.write_text("version: 1\n" + text, encoding="utf-8")
-    return path
 
 
 def validate(

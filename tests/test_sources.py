@@ -19,15 +19,12 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from helpers import ROOT, invoke
+from helpers import ROOT, STRICT, invoke
 from helpers import read_results as results
 
 from importer.clean import normalize_phones
 from importer.config import SCHEDULED, load_mapping
 from importer.read import open_table
-
-# What strict: true adds to a warning that it makes an error (clean/_payload.py).
-STRICT = " (not sent: the mapping says strict: true)"
 
 
 @dataclass(frozen=True)

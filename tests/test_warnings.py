@@ -7,32 +7,16 @@ Through the real CLI (``validate``, and ``run`` against the sandbox for what is 
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import invoke, read_results
+from helpers import STRICT, invoke, read_results, write_csv, write_mapping
 
 from importer.record import RESULT_COLUMNS
 
-# What strict: true adds to a warning that it makes an error (clean/_payload.py).
-STRICT = " (not sent: the mapping says strict: true)"
-
 TOKEN = "warn-TOKEN-0013"
-
-
-def write_csv(path: Path, rows: list[list[str]]) -> Path:
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        csv.writer(fh).writerows(rows)
-    return path
-
-
-def write_mapping(tmp_path: Path, text: str, name: str = "m.yaml") -> Path:
-    path = tmp_path / name
-    path.write_text("version: 1\n" + text, encoding="utf-8")
-    return path
 
 
 def validate(

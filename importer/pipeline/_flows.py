@@ -267,35 +267,8 @@ def _execute(
 
     One process at a time (RunLock): the journal is read before anything is sent.
     """
-    with RunLock(run_dir):
-        return _execute_held(
-            job,
-            run_dir,
-            endpoint,
-            settings,
-            progress,
-            handle_signals,
-            ledger_path,
-            extra,
-            sha,
-            switch,
-        )
-
-
-def _execute_held(
-    job: Job,
-    run_dir: Path,
-    endpoint: str,
-    settings: SendSettings,
-    progress: Progress,
-    handle_signals: bool,
-    ledger_path: Path | None,
-    extra: dict[str, Any],
-    sha: str,
-    switch: StopSwitch | None,
-) -> Summary:
     started, started_at = time.monotonic(), now_iso()
-    with run_log(run_dir):
+    with RunLock(run_dir), run_log(run_dir):
         log.info(
             "%s %s -> %s (rate %s/s, concurrency %d, max attempts %d)",
             job.command,
