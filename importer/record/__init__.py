@@ -39,10 +39,14 @@ from importer.record._results import (
     ResultsWriter,
     Summary,
     Tally,
+    error_reason,
+    error_reasons,
     write_summary,
 )
 
 __all__ = [
+    "error_reason",
+    "error_reasons",
     "DEFAULT_LEDGER",
     "ERROR_SEPARATOR",
     "Entry",

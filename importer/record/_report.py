@@ -46,7 +46,7 @@ from importer.record._results import (
     FAILURES_FILE,
     RESULTS_FILE,
     SUMMARY_FILE,
-    error_reason,
+    error_reasons,
 )
 
 REPORT_FILE = "report.html"
@@ -194,11 +194,12 @@ def _add_results(facts: ResultFacts, batch: pa.RecordBatch) -> None:
     rows = pc.filter(batch.column("row"), bad).to_pylist()
     texts = pc.filter(errors, bad).to_pylist()
     statuses = pc.filter(pc.fill_null(batch.column("status"), ""), bad).to_pylist()
-    for row, text, status in zip(rows, texts, statuses, strict=True):
+    reasons = error_reasons(pc.filter(errors, bad))
+    for row, text, status, reason in zip(rows, texts, statuses, reasons, strict=True):
         if status == "skipped":
-            facts.skips.add(error_reason(text), row)
+            facts.skips.add(reason, row)
             continue
-        facts.reasons.add(error_reason(text), row)
+        facts.reasons.add(reason, row)
         for problem in text.split(ERROR_SEPARATOR):
             facts.columns.add(_problem_column(problem, status), row)
 

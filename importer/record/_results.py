@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -24,6 +25,7 @@ from importer.clean import (
     FAILURE_COLUMNS,
     ORIGINAL_ROW,
     TOKEN_HIDDEN,
+    VALUE_HIDDEN,
     RowStatus,
     failure_columns,
     first_value,
@@ -113,6 +115,39 @@ def error_reason(error: str) -> str:
     return printable(first)
 
 
+# error_reason's steps in RE2, for pyarrow: hide_values' look-behind becomes part of the
+# match (": '…'" for ": 'value'"), the same places since a value's quotes are never bare.
+_QUOTED_VALUE_RE2 = r": '(?:[^'\\]|\\.)*'"
+_CONTROL_RE2 = r"[\x00-\x1f\x7f-\x9f]"
+
+
+def error_reasons(errors: pa.Array) -> list[str]:
+    """``error_reason`` of each of ``errors``, a column at a time (pyarrow's RE2).
+
+    RE2's ``\b`` and ``\\d`` are ASCII-only where Python's are not, and ``printable``
+    escapes control characters: a message with anything but printable ASCII in it (a
+    header with an accent, say) goes through ``error_reason`` itself, so both agree.
+    """
+    errors = pc.cast(errors, _TEXT)
+    first = pc.list_element(
+        pc.split_pattern(
+            pc.replace_substring_regex(errors, _QUOTED_VALUE_RE2, ": " + VALUE_HIDDEN),
+            ERROR_SEPARATOR,
+            max_splits=1,
+        ),
+        0,
+    )
+    first = pc.replace_substring_regex(first, _SINCE.pattern, "unchanged since the last run")
+    first = pc.replace_substring_regex(first, _ROW_NUMBER.pattern, "row N")
+    reasons: list[str] = first.to_pylist()
+    odd = pc.or_(
+        pc.invert(pc.string_is_ascii(errors)), pc.match_substring_regex(errors, _CONTROL_RE2)
+    )
+    for i in np.flatnonzero(np.asarray(odd.to_numpy(zero_copy_only=False))):
+        reasons[i] = error_reason(str(errors[i].as_py()))
+    return reasons
+
+
 @dataclass(slots=True)
 class Tally:
     """Counts per status and the most common failure reasons, gathered while writing."""
@@ -141,8 +176,10 @@ class Tally:
         bad = frame[frame["error"] != ""]
         if bad.empty:
             return
-        for row, error, status in zip(bad["row"], bad["error"], bad["status"], strict=True):
-            reason = error_reason(str(error))
+        reasons = error_reasons(text_array(bad["error"]))
+        for row, error, status, reason in zip(
+            bad["row"], bad["error"], bad["status"], reasons, strict=True
+        ):
             if status == RowStatus.SKIPPED.value:
                 self.skips[reason] += 1
                 kept = self.skip_rows.setdefault(reason, [])
