@@ -67,3 +67,31 @@ def test_error_reasons_agree_on_the_samples_failures() -> None:
                 messages += [r["error"] for r in csv.DictReader(fh) if r["error"]]
     assert len(messages) > 10
     assert error_reasons(pa.array(messages)) == [error_reason(m) for m in messages]
+
+
+def test_count_firsts_adds_as_a_loop_one_by_one_would() -> None:
+    """Same counts, same first rows per key (none past the limit), same key order."""
+    from collections import Counter
+
+    import numpy as np
+
+    from importer.record import count_firsts
+
+    rng = random.Random(5)
+    loop_counts: Counter[str] = Counter()
+    loop_rows: dict[str, list[int]] = {}
+    counts: Counter[str] = Counter()
+    rows: dict[str, list[int]] = {}
+    row = 2
+    for size in (0, 1, 7, 300, 40):  # chunks, as the writer gets them
+        keys = [rng.choice("abcdefg") * rng.randint(1, 2) for _ in range(size)]
+        numbers = list(range(row, row + size))
+        row += size
+        for key, number in zip(keys, numbers, strict=True):
+            loop_counts[key] += 1
+            listed = loop_rows.setdefault(key, [])
+            if len(listed) < 5:
+                listed.append(number)
+        count_firsts(keys, np.array(numbers, dtype=np.int64), counts, rows)
+        assert counts == loop_counts and rows == loop_rows
+        assert list(counts) == list(loop_counts)  # most_common breaks ties by this order

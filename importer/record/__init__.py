@@ -39,12 +39,14 @@ from importer.record._results import (
     ResultsWriter,
     Summary,
     Tally,
+    count_firsts,
     error_reason,
     error_reasons,
     write_summary,
 )
 
 __all__ = [
+    "count_firsts",
     "error_reason",
     "error_reasons",
     "DEFAULT_LEDGER",

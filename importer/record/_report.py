@@ -46,6 +46,7 @@ from importer.record._results import (
     FAILURES_FILE,
     RESULTS_FILE,
     SUMMARY_FILE,
+    count_firsts,
     error_reasons,
 )
 
@@ -117,6 +118,11 @@ class _Problems:
         listed = self.rows.setdefault(key, [])
         if len(listed) < _EXAMPLE_ROWS:
             listed.append(row)
+
+    @property
+    def tallies(self) -> tuple[Counter[str], dict[str, list[int]], int]:
+        """What ``count_firsts`` adds to, for many keys at once (as ``add`` one by one)."""
+        return self.counts, self.rows, _EXAMPLE_ROWS
 
     def top(self, n: int) -> list[dict[str, Any]]:
         return [
@@ -191,17 +197,39 @@ def _add_results(facts: ResultFacts, batch: pa.RecordBatch) -> None:
     bad = pc.greater(pc.utf8_length(errors), 0)
     if not pc.any(bad).as_py():
         return
-    rows = pc.filter(batch.column("row"), bad).to_pylist()
-    texts = pc.filter(errors, bad).to_pylist()
-    statuses = pc.filter(pc.fill_null(batch.column("status"), ""), bad).to_pylist()
-    reasons = error_reasons(pc.filter(errors, bad))
-    for row, text, status, reason in zip(rows, texts, statuses, reasons, strict=True):
-        if status == "skipped":
-            facts.skips.add(reason, row)
-            continue
-        facts.reasons.add(reason, row)
-        for problem in text.split(ERROR_SEPARATOR):
-            facts.columns.add(_problem_column(problem, status), row)
+    rows = np.asarray(pc.filter(batch.column("row"), bad).to_numpy(zero_copy_only=False))
+    texts = pc.filter(errors, bad)
+    statuses = pc.filter(pc.fill_null(batch.column("status"), ""), bad)
+    reasons = error_reasons(texts)
+    skipped = np.asarray(pc.equal(statuses, "skipped").to_numpy(zero_copy_only=False))
+    skip_at, kept = np.flatnonzero(skipped), np.flatnonzero(~skipped)
+    count_firsts([reasons[i] for i in skip_at], rows[skip_at], *facts.skips.tallies)
+    count_firsts([reasons[i] for i in kept], rows[kept], *facts.reasons.tallies)
+    # Every problem of the rows that are not skipped, in order, by the column it is about.
+    take = pa.array(kept)
+    problems = pc.split_pattern(pc.take(texts, take), ERROR_SEPARATOR)
+    parents = np.asarray(pc.list_parent_indices(problems).to_numpy(zero_copy_only=False))
+    flat = pc.list_flatten(problems)
+    invalid = np.asarray(
+        pc.equal(pc.take(statuses, take), "invalid").to_numpy(zero_copy_only=False)
+    )[parents]
+    # _problem_column's rule: the text before the first ": ", with no ' in it, ≤ 80 long
+    head = pc.struct_field(pc.extract_regex(flat, r"^(?P<head>[^']*?): "), "head")
+    named = pc.and_(pc.is_valid(head), pc.less_equal(pc.utf8_length(head), 80))
+    named = np.asarray(pc.fill_null(named, False).to_numpy(zero_copy_only=False))
+    heads = head.to_pylist()
+    columns = [
+        _NOT_A_COLUMN if not invalid[i] else heads[i] if named[i] else "(the row as a whole)"
+        for i in range(len(heads))
+    ]
+    # A control character (a header with a line break, say): the rule itself, in Python.
+    for i in np.flatnonzero(
+        np.asarray(
+            pc.match_substring_regex(flat, r"[\x00-\x1f\x7f]").to_numpy(zero_copy_only=False)
+        )
+    ):
+        columns[i] = _problem_column(str(flat[i].as_py()), "invalid" if invalid[i] else "")
+    count_firsts(columns, rows[kept][parents], *facts.columns.tallies)
 
 
 def _add_warnings(facts: ResultFacts, batch: pa.RecordBatch) -> None:
@@ -217,10 +245,13 @@ def _add_warnings(facts: ResultFacts, batch: pa.RecordBatch) -> None:
             listed.append(int(row))
 
 
+_NOT_A_COLUMN = "(the endpoint or the run)"
+
+
 def _problem_column(problem: str, status: str) -> str:
     """The column a problem is about ("Phone: '…' …"), or who raised it."""
     if status != "invalid":
-        return "(the endpoint or the run)"
+        return _NOT_A_COLUMN
     head, sep, _ = problem.partition(": ")
     if sep and "'" not in head and len(head) <= 80:
         return head

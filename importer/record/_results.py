@@ -148,6 +148,30 @@ def error_reasons(errors: pa.Array) -> list[str]:
     return reasons
 
 
+def count_firsts(
+    keys: list[str],
+    rows: np.ndarray,
+    counts: Counter[str],
+    firsts: dict[str, list[int]],
+    limit: int = 5,
+) -> None:
+    """Count each key and keep its first ``limit`` rows, as a loop adding them one by one
+    would (new keys enter ``counts`` in order of first appearance, which breaks
+    most_common's ties), but per distinct key."""
+    codes, uniques = pd.factorize(pd.Series(keys, dtype=object), sort=False)
+    tally = np.bincount(codes, minlength=len(uniques))
+    order = np.argsort(codes, kind="stable")  # each key's rows together, in file order
+    starts = np.concatenate(([0], np.cumsum(tally)))
+    at = np.asarray(rows, dtype=np.int64)[order]
+    for code, key in enumerate(uniques):
+        counts[key] += int(tally[code])
+        listed = firsts.setdefault(key, [])
+        room = limit - len(listed)
+        if room > 0:
+            end = min(starts[code] + room, starts[code + 1])
+            listed.extend(int(r) for r in at[starts[code] : end])
+
+
 @dataclass(slots=True)
 class Tally:
     """Counts per status and the most common failure reasons, gathered while writing."""
@@ -177,20 +201,15 @@ class Tally:
         if bad.empty:
             return
         reasons = error_reasons(text_array(bad["error"]))
-        for row, error, status, reason in zip(
-            bad["row"], bad["error"], bad["status"], reasons, strict=True
-        ):
-            if status == RowStatus.SKIPPED.value:
-                self.skips[reason] += 1
-                kept = self.skip_rows.setdefault(reason, [])
-                if len(kept) < 5:
-                    kept.append(int(row))
-                continue
-            self.reasons[reason] += 1
-            listed = self.reason_rows.setdefault(reason, [])
-            if len(listed) < 5:
-                listed.append(int(row))
-            if reason not in self.examples and (value := first_value(str(error))):
+        skipped = (bad["status"] == RowStatus.SKIPPED.value).to_numpy()
+        rows = bad["row"].astype("int64").to_numpy()
+        skip_at, kept = np.flatnonzero(skipped), np.flatnonzero(~skipped)
+        count_firsts([reasons[i] for i in skip_at], rows[skip_at], self.skips, self.skip_rows)
+        count_firsts([reasons[i] for i in kept], rows[kept], self.reasons, self.reason_rows)
+        errors = bad["error"].tolist()
+        for i in kept:  # an example value per reason: the first row that quotes one
+            reason = reasons[i]
+            if reason not in self.examples and (value := first_value(str(errors[i]))):
                 self.examples[reason] = value  # already cut and escaped by clean
 
     def top_reasons(self, n: int = 5) -> list[dict[str, Any]]:
