@@ -81,3 +81,31 @@ def test_plain_lines_of_a_workbook_have_a_total_and_an_eta(
     assert all(re.search(r" \d+/60 rows, [\d.]+ rows/s, ETA \d:\d\d:\d\d, ", ln) for ln in lines), (
         lines
     )
+
+
+def test_a_workbooks_rows_are_estimated_from_its_sheet_without_parsing_it(
+    tmp_path: Path,
+) -> None:
+    """The progress bar's total for an .xlsx: its sheet's last row, first sheet or named
+    one, even when the writer recorded no <dimension> (openpyxl then said nothing)."""
+    import openpyxl
+
+    from importer.pipeline import Source, Window, estimate_rows
+
+    sample = Path(__file__).resolve().parents[1] / "samples" / "leads.xlsx"
+    rows = openpyxl.load_workbook(sample, read_only=True)
+    data_rows = sum(1 for _ in rows.worksheets[0].iter_rows()) - 1
+    rows.close()
+    assert estimate_rows(Source(sample)) == data_rows
+    assert estimate_rows(Source(sample), Window(limit=7)) == 7
+
+    book = openpyxl.load_workbook(sample)
+    notes = book.create_sheet("Notes", 0)
+    for i in range(3):
+        notes.append([f"note {i}"])
+    book.save(tmp_path / "two.xlsx")
+    assert estimate_rows(Source(tmp_path / "two.xlsx")) == 2  # the first sheet: Notes
+    assert estimate_rows(Source(tmp_path / "two.xlsx", sheet="Leads")) == data_rows
+    assert estimate_rows(Source(tmp_path / "two.xlsx", sheet="Gone")) is None
+    (tmp_path / "broken.xlsx").write_bytes(b"PK\x03\x04 not really")
+    assert estimate_rows(Source(tmp_path / "broken.xlsx")) is None

@@ -20,7 +20,7 @@ import pyarrow as pa
 from importer.clean import DuplicateTracker, RescheduleBuilder, RescheduleSpec, bind, build_rows
 from importer.config import Duplicates, MappingConfig, closest_header
 from importer.errors import ConfigError, Setting, mention
-from importer.read import Chunk, Table, find_column, open_table
+from importer.read import Chunk, Table, find_column, last_row, open_table
 from importer.suggest import suggest_mapping
 
 CHUNK_ROWS = 20_000  # peak RSS ~300 MB at any file size; 50k: ~400 MB, 5 % faster
@@ -103,18 +103,8 @@ def estimate_rows(source: Source, window: Window | None = None) -> int | None:
 def _count_rows(source: Source) -> int | None:
     suffix = source.path.suffix.lower()
     if suffix in (".xlsx", ".xlsm"):
-        try:
-            import openpyxl
-
-            book = openpyxl.load_workbook(source.path, read_only=True)
-            try:
-                sheet = book[source.sheet] if source.sheet else book.worksheets[0]
-                size = sheet.max_row  # the sheet's <dimension>: none in some writers' files
-            finally:
-                book.close()
-        except Exception:  # an estimate only: the run reports what is wrong with the file
-            return None
-        return max(size - 1, 0) if isinstance(size, int) else None
+        last = last_row(source.path, source.sheet)  # an estimate only: None if unreadable
+        return max(last - 1, 0) if last is not None else None
     if suffix not in (".csv", ".tsv", ".txt"):
         return None
     try:

@@ -14,7 +14,7 @@ from importer.read._open import (
     list_sheets,
     open_table,
 )
-from importer.read._preflight import WorkbookFacts, check_workbook
+from importer.read._preflight import WorkbookFacts, check_workbook, last_row
 from importer.read._table import Chunk, Table
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "Table",
     "WorkbookFacts",
     "check_workbook",
+    "last_row",
     "find_column",
     "list_sheets",
     "open_table",

@@ -124,6 +124,35 @@ def _check_zip(path: Path) -> WorkbookFacts:
     return WorkbookFacts(error_cells=error_cells)
 
 
+_LAST_ROW = re.compile(rb'<row\b[^>]*?\br="([0-9]+)"')
+
+
+def last_row(path: Path, sheet: str | None = None) -> int | None:
+    """The number of the last row element of an .xlsx sheet (the first sheet by default),
+    or None: a quick count for a progress bar, not a reading.
+
+    One streamed pass over the sheet's XML with a regular expression: openpyxl's read-only
+    mode instead parses the whole sheet with ElementTree when the writer recorded no
+    <dimension> (5 s for 100,000 rows). Call it after ``check_workbook``.
+    """
+    try:
+        with zipfile.ZipFile(path) as book:
+            parts = _sheet_parts(book)  # in workbook order
+            names = [part for part, name in parts.items() if sheet is None or name == sheet]
+            if not names:
+                return None
+            found: int | None = None
+            tail = b""
+            for block in _blocks(book, book.getinfo(names[0])):
+                text = tail + block
+                for match in _LAST_ROW.finditer(text):
+                    found = int(match.group(1))
+                tail = text[-256:]  # a row tag cut by the block's end is read whole next time
+            return found
+    except (zipfile.BadZipFile, OSError, KeyError, ValueError):
+        return None
+
+
 def _check_sizes(path: Path, infos: list[zipfile.ZipInfo]) -> None:
     """The sizes the zip's directory declares: per member, in total, and how far each expands."""
     total = 0
