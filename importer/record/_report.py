@@ -113,15 +113,9 @@ class _Problems:
     counts: Counter[str] = field(default_factory=Counter)
     rows: dict[str, list[int]] = field(default_factory=dict)
 
-    def add(self, key: str, row: int) -> None:
-        self.counts[key] += 1
-        listed = self.rows.setdefault(key, [])
-        if len(listed) < _EXAMPLE_ROWS:
-            listed.append(row)
-
     @property
     def tallies(self) -> tuple[Counter[str], dict[str, list[int]], int]:
-        """What ``count_firsts`` adds to, for many keys at once (as ``add`` one by one)."""
+        """What ``count_firsts`` adds a block's keys and rows to."""
         return self.counts, self.rows, _EXAMPLE_ROWS
 
     def top(self, n: int) -> list[dict[str, Any]]:
