@@ -20,17 +20,15 @@ import argparse
 import asyncio
 import json
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import venv
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import PY, ROOT, timed  # noqa: E402
+from common import PY, ROOT, free_port, timed, wait_port  # noqa: E402
 from gen_leads import write_leads_csv  # noqa: E402
 
 EXAMPLE = ROOT / "mappings" / "example.yaml"
@@ -106,22 +104,6 @@ def csv2http() -> Path:
     return command
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_port(port: int) -> None:
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError("responder did not start")
-
-
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] in ("responder", "bare", "requests"):
         mode = sys.argv[1]
@@ -140,13 +122,13 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
 
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}{PATH}"
     server = subprocess.Popen([PY, __file__, "responder", str(port)])
     work = Path(tempfile.mkdtemp(prefix="bench-run-"))
     figures: dict[str, float] = {}
     try:
-        _wait_port(port)
+        wait_port(port)
         csv_path = work / "leads.csv"
         write_leads_csv(csv_path, args.rows, seed=7)
         rows_valid = args.rows  # rate is computed from the requests actually sent below

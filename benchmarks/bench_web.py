@@ -23,7 +23,6 @@ import asyncio
 import json
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,7 +33,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import DATA, PY, ROOT, timed  # noqa: E402
+from common import DATA, PY, ROOT, free_port, timed, wait_port  # noqa: E402
 from gen_leads import write_leads_csv, write_leads_xlsx  # noqa: E402
 
 EXAMPLE = ROOT / "mappings" / "example.yaml"
@@ -165,22 +164,6 @@ async def page_send(
     }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_port(port: int) -> None:
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError("responder did not start")
-
-
 def cli_send(path: Path, endpoint: str, out: Path) -> float:
     """`leadimport run` of ``path``, as fast as the page is asked to send: its rows/s."""
     timed(
@@ -208,13 +191,13 @@ async def measure(args: argparse.Namespace, work: Path, figures: dict[str, float
     send_file = work / "send.csv"
     write_leads_csv(send_file, args.send_rows, seed=7)
 
-    port = _free_port()
+    port = free_port()
     endpoint = f"http://127.0.0.1:{port}{PATH}"
     responder = subprocess.Popen([PY, str(HERE / "bench_run.py"), "responder", str(port)])
     server = Server(work)
     timeout = aiohttp.ClientTimeout(total=900)
     try:
-        _wait_port(port)
+        wait_port(port)
         async with aiohttp.ClientSession(timeout=timeout) as session:
             await csrf(session, server.base)
             figures["server_idle_rss_mb"] = rss_mb(server.proc.pid, "VmRSS")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import resource
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -109,3 +110,21 @@ def run_limited(
     if any("MemoryError" in line for line in lines):
         last = "MemoryError: " + last
     return Outcome(seconds, usage.ru_maxrss / 1024, outcome, last, stderr)
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int) -> None:
+    """Wait (up to 15 s) until something listens on 127.0.0.1:``port``."""
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError("responder did not start")
