@@ -59,14 +59,22 @@ _CONTROL_RE2 = r"[\x00-\x1f\x7f-\x9f]"
 VALUE_HIDDEN = "'…'"
 
 
+# What _escape_texts changes: a backslash, a quote, a control character.
+_ESCAPED_RE2 = r"[\\'\x00-\x1f\x7f-\x9f]"
+
+
 def _escape_texts(text: pa.Array) -> pa.Array:
-    out = pc.replace_substring(text, "\\", "\\\\")
+    odd = matches(text, _ESCAPED_RE2)
+    if not odd.any():  # the usual case: one RE2 pass, nothing to change
+        return text
+    some = pc.filter(text, pa.array(odd))
+    out = pc.replace_substring(some, "\\", "\\\\")
     out = pc.replace_substring(out, "'", "\\'")
     control = matches(out, _CONTROL_RE2)
     if control.any():  # rare: a per-value fallback only where a control character is
         fixed = [printable(v) for v in pc.filter(out, pa.array(control)).to_pylist()]
         out = pc.replace_with_mask(out, pa.array(control), pa.array(fixed, TEXT_TYPE))
-    return out
+    return pc.replace_with_mask(text, pa.array(odd), out)
 
 
 def _escape_text(text: str) -> str:
@@ -75,9 +83,16 @@ def _escape_text(text: str) -> str:
 
 def quoted_text(text: pa.Array) -> pa.Array:
     """Each cell value quoted for a message: cut, escaped (see ``_QUOTED_VALUE``)."""
-    short = _escape_texts(pc.utf8_slice_codeunits(text, 0, _QUOTE_LIMIT))
-    long = pc.greater(pc.utf8_length(text), _QUOTE_LIMIT)
-    return join_text("'", pc.if_else(long, join_text(short, "…"), short), "'")
+    # A value of at most _QUOTE_LIMIT bytes has at most as many characters: only longer
+    # ones are measured and cut (utf8_slice_codeunits walks every string it is given).
+    # The mark goes on before escaping, which leaves it as it is.
+    over = pa.array(to_mask(pc.greater(pc.binary_length(text), _QUOTE_LIMIT)))
+    if pc.any(over).as_py():
+        some = pc.filter(text, over)
+        cut = pc.greater(pc.utf8_length(some), _QUOTE_LIMIT)
+        short = join_text(pc.utf8_slice_codeunits(some, 0, _QUOTE_LIMIT), "…")
+        text = pc.replace_with_mask(text, over, pc.if_else(cut, short, some))
+    return join_text("'", _escape_texts(text), "'")
 
 
 def quote_text(text: str) -> str:
@@ -138,12 +153,23 @@ def warn_where(ok: np.ndarray, warnings: pa.Array) -> pa.Array:
 
 
 def finish(
-    text: pa.Array, ok: np.ndarray, values: pa.Array, errors: pa.Array
+    text: pa.Array,
+    ok: np.ndarray,
+    values: pa.Array,
+    errors: pa.Array | Callable[[pa.Array], pa.Array],
 ) -> tuple[pa.Array, pa.Array]:
-    """Blank the value of every failed cell and the error of every good or empty cell."""
+    """Blank the value of every failed cell and the error of every good or empty cell.
+
+    ``errors`` may be a function of the failed cells' text, called on those alone: most
+    cells of a column are fine, and a message built for each of them would be thrown away.
+    """
     empty = to_mask(pc.equal(text, lit("")))
     bad = ~ok & ~empty
-    return (
-        pc.if_else(pa.array(ok & ~empty), values, lit("")),
-        pc.if_else(pa.array(bad), errors, lit("")),
-    )
+    if callable(errors):
+        said = empty_texts(len(text))
+        if bad.any():
+            where = pa.array(bad)
+            said = pc.replace_with_mask(said, where, errors(pc.filter(text, where)))
+    else:
+        said = pc.if_else(pa.array(bad), errors, lit(""))
+    return pc.if_else(pa.array(ok & ~empty), values, lit("")), said

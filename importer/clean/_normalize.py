@@ -70,7 +70,9 @@ def normalize_integers(s: pd.Series) -> Normalized:
         digits = pc.replace_substring_regex(text, r"[+,]|\.0*$", "")
         digits = pc.replace_substring_regex(digits, r"^(-?)0+(\d)", r"\1\2")
         digits = pc.replace_substring_regex(digits, r"^-0$", "0")
-        return finish(text, ok, digits, join_text(quoted_text(text), " is not a whole number"))
+        return finish(
+            text, ok, digits, lambda bad: join_text(quoted_text(bad), " is not a whole number")
+        )
 
     return by_distinct(s, parse)
 
@@ -88,11 +90,8 @@ def normalize_booleans(s: pd.Series) -> Normalized:
         true = to_mask(pc.is_in(word, value_set=_TRUE))
         false = to_mask(pc.is_in(word, value_set=_FALSE))
         values = pc.if_else(pa.array(true), lit("true"), lit("false"))
-        message = join_text(
-            quoted_text(text),
-            " is not a yes/no value; write one of 1/true/yes/on or 0/false/no/off",
-        )
-        return finish(text, true | false, values, message)
+        advice = " is not a yes/no value; write one of 1/true/yes/on or 0/false/no/off"
+        return finish(text, true | false, values, lambda bad: join_text(quoted_text(bad), advice))
 
     return by_distinct(s, parse)
 
@@ -123,7 +122,10 @@ def normalize_emails(s: pd.Series) -> Normalized:
         values = pc.replace_with_mask(empty_texts(len(text)), pa.array(ok), address)
         ok[ok] = fine
         return finish(
-            text, ok, values, join_text(quoted_text(text), " is not a valid email address")
+            text,
+            ok,
+            values,
+            lambda bad: join_text(quoted_text(bad), " is not a valid email address"),
         )
 
     return by_distinct(s, parse)
@@ -145,7 +147,7 @@ def normalize_choices(s: pd.Series, allowed: Sequence[str]) -> Normalized:
         at = pc.index_in(pc.utf8_lower(text), value_set=folded)
         ok = to_mask(pc.is_valid(at))
         values = pc.fill_null(pc.take(canonical, at), lit(""))
-        return finish(text, ok, values, join_text(quoted_text(text), message))
+        return finish(text, ok, values, lambda bad: join_text(quoted_text(bad), message))
 
     return by_distinct(s, parse)
 

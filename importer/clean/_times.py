@@ -21,6 +21,7 @@ from importer.clean._columns import (
     TEXT_TYPE,
     Normalized,
     by_distinct,
+    empty_texts,
     finish,
     join_text,
     lit,
@@ -223,25 +224,32 @@ def _parse_times(distinct: pa.Array, timezone: str, date_order: str) -> _Read:
             other_order[rows] = ~clock.ok & swapped.ok
         pending = pending[~matched]
 
-    quoted = quoted_text(text)
-    warnings = pc.if_else(
-        pa.array(short_year),
-        join_text(quoted, f" {TWO_DIGIT_YEAR}, read as ", _decimal(year)),
-        lit(""),
-    )
+    # Messages are built for the cells they are about only: most cells read fine.
+    warnings = empty_texts(n)
+    if short_year.any():
+        said = join_text(
+            quoted_text(pc.filter(text, pa.array(short_year))),
+            f" {TWO_DIGIT_YEAR}, read as ",
+            _decimal(year[short_year]),
+        )
+        warnings = pc.replace_with_mask(warnings, pa.array(short_year), said)
     local = np.flatnonzero(ok & naive)
     if len(local):
-        warnings = _localize(seconds, local, timezone, quoted, warnings)
-    message = join_text(quoted, " " + _TIME_HELP)
-    if other_order.any():
-        first, second = ("month", "day") if date_order == "MDY" else ("day", "month")
-        hint = (
-            f" (read as {first}/{second}/year because date_order is {date_order}; "
-            f"set date_order: {'DMY' if date_order == 'MDY' else 'MDY'} if the file writes the "
-            f"{second} first)"
-        )
-        message = pc.if_else(pa.array(other_order), join_text(message, hint), message)
-    return _Read(seconds, ok, message, warnings)
+        warnings = _localize(seconds, local, timezone, text, warnings)
+    errors = empty_texts(n)
+    if not ok.all():
+        failed = pa.array(~ok)
+        message = join_text(quoted_text(pc.filter(text, failed)), " " + _TIME_HELP)
+        if other_order.any():
+            first, second = ("month", "day") if date_order == "MDY" else ("day", "month")
+            hint = (
+                f" (read as {first}/{second}/year because date_order is {date_order}; "
+                f"set date_order: {'DMY' if date_order == 'MDY' else 'MDY'} if the file writes the "
+                f"{second} first)"
+            )
+            message = pc.if_else(pa.array(other_order[~ok]), join_text(message, hint), message)
+        errors = pc.replace_with_mask(errors, failed, message)
+    return _Read(seconds, ok, errors, warnings)
 
 
 def _decimal(numbers: np.ndarray) -> pa.Array:
@@ -249,7 +257,7 @@ def _decimal(numbers: np.ndarray) -> pa.Array:
 
 
 def _localize(
-    seconds: np.ndarray, local: np.ndarray, timezone: str, quoted: pa.Array, warnings: pa.Array
+    seconds: np.ndarray, local: np.ndarray, timezone: str, text: pa.Array, warnings: pa.Array
 ) -> pa.Array:
     """Read the wall-clock times at ``local`` in ``timezone`` (in place in ``seconds``) and
     add a warning where the wall clock does not name one instant."""
@@ -282,9 +290,11 @@ def _localize(
                 f"earlier, {stamp.strftime('%H:%M %Z')} ({utc})"
             )
     found = pa.array(said, TEXT_TYPE)
-    told = join_text(quoted, pc.fill_null(found, lit("")))
-    both = pc.if_else(pc.equal(warnings, lit("")), told, join_text(warnings, CELL_SEPARATOR, told))
-    return pc.if_else(pc.is_valid(found), both, warnings)
+    where = pc.is_valid(found)
+    told = join_text(quoted_text(pc.filter(text, where)), pc.filter(found, where))
+    before = pc.filter(warnings, where)
+    both = pc.if_else(pc.equal(before, lit("")), told, join_text(before, CELL_SEPARATOR, told))
+    return pc.replace_with_mask(warnings, where, both)
 
 
 def _format_seconds(seconds: np.ndarray) -> pa.Array:
