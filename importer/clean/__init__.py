@@ -12,6 +12,8 @@ from importer.clean._columns import (
     Normalized,
     first_value,
     hide_values,
+    text_array,
+    text_series,
 )
 from importer.clean._normalize import (
     normalize_booleans,
@@ -34,8 +36,6 @@ from importer.clean._payload import (
     build_rows,
     failure_columns,
     json_strings,
-    text_array,
-    text_series,
 )
 from importer.clean._phones import (
     normalize_phones,

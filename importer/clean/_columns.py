@@ -44,10 +44,44 @@ def lit(text: str) -> pa.Scalar:
     return pa.scalar(text, TEXT_TYPE)
 
 
-def join_text(*parts: pa.Array | str) -> pa.Array:
-    return pc.binary_join_element_wise(
-        *[lit(p) if isinstance(p, str) else p for p in parts], lit("")
-    )
+_BINARY = pa.large_binary()
+_END = 2**62  # a slice start past the end of any value: inserting there appends
+
+
+def join_text(*parts: pa.Array | pa.Scalar | str) -> pa.Array:
+    """Each row's parts one after the other; a text part is the same on every row.
+
+    Fixed text is inserted into the next column's values (or appended to the last) with
+    binary_replace_slice, which is several times faster than binary_join_element_wise with
+    scalar arguments; the columns, with their fixed text, are then joined.
+    """
+    columns: list[pa.Array] = []
+    before = ""
+    for part in parts:
+        if isinstance(part, pa.Scalar):
+            part = part.as_py()
+        if isinstance(part, str):
+            before += part
+            continue
+        columns.append(_around(before, part, "") if before else part)
+        before = ""
+    if not columns:
+        raise ValueError("join_text needs at least one column")
+    if before:
+        columns[-1] = _around("", columns[-1], before)
+    if len(columns) == 1:
+        return columns[0]
+    return pc.binary_join_element_wise(*columns, lit(""))
+
+
+def _around(before: str, values: pa.Array, after: str) -> pa.Array:
+    """``before`` + each value + ``after``, on the values' bytes (UTF-8 stays UTF-8)."""
+    out = values.view(_BINARY)
+    if before:
+        out = pc.binary_replace_slice(out, 0, 0, before)
+    if after:
+        out = pc.binary_replace_slice(out, _END, _END, after)
+    return out.view(TEXT_TYPE)
 
 
 # A cell value in a message is written 'like this', cut at _QUOTE_LIMIT characters and then
@@ -123,6 +157,28 @@ def to_mask(array: pa.Array) -> np.ndarray:
 
 def matches(text: pa.Array, pattern: str) -> np.ndarray:
     return to_mask(pc.match_substring_regex(text, pattern))
+
+
+def text_array(values: pd.Series) -> pa.Array:
+    """A text column as a pyarrow large_string array ("" for missing), usually zero-copy."""
+    arr = pa.array(
+        values.array
+        if isinstance(values.array, pd.arrays.ArrowStringArray)
+        else values.astype("str").array
+    )
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if arr.type != TEXT_TYPE:
+        arr = arr.cast(TEXT_TYPE)
+    return pc.fill_null(arr, lit("")) if arr.null_count else arr
+
+
+def text_series(arr: pa.Array, index: pd.Index) -> pd.Series:
+    """Back to a pandas ``str`` column without copying the strings."""
+    return pd.Series(pd.arrays.ArrowStringArray(arr, dtype=_STR), index=index)
+
+
+_STR = pd.StringDtype("pyarrow", na_value=np.nan)
 
 
 def _series(array: pa.Array, index: pd.Index) -> pd.Series:

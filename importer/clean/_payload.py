@@ -17,7 +17,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from importer.clean._columns import Normalized, quote_text, to_mask
+from importer.clean._columns import (
+    Normalized,
+    join_text,
+    quote_text,
+    text_array,
+    text_series,
+    to_mask,
+)
 from importer.clean._hours import Guarded, guard_hours, lead_zones
 from importer.clean._names import split_names
 from importer.clean._normalize import (
@@ -206,30 +213,8 @@ def _text(value: str) -> pa.Scalar:
     return pa.scalar(value, _TEXT)
 
 
-def text_array(values: pd.Series) -> pa.Array:
-    """A text column as a pyarrow large_string array ("" for missing), usually zero-copy."""
-    arr = pa.array(
-        values.array
-        if isinstance(values.array, pd.arrays.ArrowStringArray)
-        else values.astype("str").array
-    )
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    if arr.type != _TEXT:
-        arr = arr.cast(_TEXT)
-    return pc.fill_null(arr, _EMPTY) if arr.null_count else arr
-
-
-def text_series(arr: pa.Array, index: pd.Index) -> pd.Series:
-    """Back to a pandas ``str`` column without copying the strings."""
-    return pd.Series(pd.arrays.ArrowStringArray(arr, dtype=_STR), index=index)
-
-
-_STR = pd.StringDtype("pyarrow", na_value=np.nan)
-
-
 def _concat(*parts: pa.Array | pa.Scalar) -> pa.Array:
-    return pc.binary_join_element_wise(*parts, _EMPTY)
+    return join_text(*parts)
 
 
 def json_strings(values: pa.Array) -> pa.Array:
@@ -289,6 +274,13 @@ def _unless_empty(values: pa.Array, then: pa.Array) -> pa.Array:
     if not pc.any(empty).as_py():
         return then
     return pc.if_else(empty, _EMPTY, then)
+
+
+def _prefixed(column: pa.Array | pa.Scalar, messages: pa.Array) -> pa.Array:
+    """Each message led by its column's name (``Phone: …``); "" stays ""."""
+    if not _has_text(messages):  # most columns of most chunks: nothing to say
+        return messages
+    return _unless_empty(messages, _concat(column, _text(": "), messages))
 
 
 def _member(field: BoundField, values: pa.Array, *, in_data: bool) -> pa.Array:
@@ -365,15 +357,11 @@ def build_rows(chunk: Chunk, plan: Plan) -> pd.DataFrame:
                 if scheduled:
                     guarded = rows.guard(values, cells)
                     values = guarded.values
-                    warnings.append(
-                        _unless_empty(
-                            guarded.warnings, _concat(column, _text(": "), guarded.warnings)
-                        )
-                    )
+                    warnings.append(_prefixed(column, guarded.warnings))
                     errs = pc.if_else(pc.equal(errs, _EMPTY), guarded.errors, errs)
                 if field.spec.name == "email" and not in_data:
                     email_at = len(errors)
-                errors.append(_unless_empty(errs, _concat(column, _text(": "), errs)))
+                errors.append(_prefixed(column, errs))
                 if source is not None:
                     # Which fallback column gave the value: a fact for results, not an error.
                     taken = _text(f"{field.spec.name} from '")
