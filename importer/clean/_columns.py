@@ -181,25 +181,17 @@ def text_series(arr: pa.Array, index: pd.Index) -> pd.Series:
 _STR = pd.StringDtype("pyarrow", na_value=np.nan)
 
 
-def _series(array: pa.Array, index: pd.Index) -> pd.Series:
-    return pd.Series(pd.array(array, dtype="str"), index=index, copy=False)
-
-
 def by_distinct(s: pd.Series, parse: _Parser) -> Normalized:
     """Run ``parse`` once per distinct cell value and spread the results back over ``s``."""
-    if not isinstance(s.dtype, pd.StringDtype):
-        s = s.astype("str")
-    s = s.fillna("")
-    codes, uniques = pd.factorize(s.array)
-    distinct = pa.array(uniques)
-    if isinstance(distinct, pa.ChunkedArray):  # what pandas hands over for an empty column
-        distinct = distinct.combine_chunks()
-    values, errors, *warned = parse(pc.cast(distinct, TEXT_TYPE))
-    take = pa.array(codes)
+    # Arrow's own dictionary encoding: pandas' factorize of the same array converts it on
+    # the way in and out, for a third of the time of normalizing a column of names.
+    encoded = pc.dictionary_encode(text_array(s))
+    values, errors, *warned = parse(encoded.dictionary)
+    take = encoded.indices
     return Normalized(
-        _series(pc.take(values, take), s.index),
-        _series(pc.take(errors, take), s.index),
-        _series(pc.take(warned[0], take), s.index) if warned else None,
+        text_series(pc.take(values, take), s.index),
+        text_series(pc.take(errors, take), s.index),
+        text_series(pc.take(warned[0], take), s.index) if warned else None,
     )
 
 
