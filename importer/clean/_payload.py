@@ -19,8 +19,11 @@ import pyarrow.compute as pc
 
 from importer.clean._columns import (
     Normalized,
+    byte_table,
     join_text,
+    matches,
     quote_text,
+    rows_with_bytes,
     text_array,
     text_series,
     to_mask,
@@ -55,6 +58,8 @@ from importer.read import Chunk, Table, find_column
 
 # Characters that a JSON string cannot hold as they are (RE2 syntax, for pyarrow).
 _NEEDS_ESCAPE = r'["\\\x00-\x1f\x7f\x{2028}\x{2029}]'
+# Their bytes (0xE2 leads U+2028 and U+2029, and other characters: RE2 decides).
+_JSON_BYTES = byte_table(below=0x20, also=b'"\\\x7f\xe2')
 
 
 class RowStatus(Enum):
@@ -225,9 +230,13 @@ def json_strings(values: pa.Array) -> pa.Array:
 
 def _json_inner(values: pa.Array) -> pa.Array:
     """Each value as it goes between a JSON string's quotes (escaped where it must be)."""
-    needs = pc.match_substring_regex(values, _NEEDS_ESCAPE)
-    if not pc.any(needs).as_py():
+    needs = rows_with_bytes(values, _JSON_BYTES)
+    if not needs.any():
         return values
+    needs[needs] = matches(pc.filter(values, pa.array(needs)), _NEEDS_ESCAPE)
+    if not needs.any():
+        return values
+    needs = pa.array(needs)
     escaped = [
         json.dumps(v, ensure_ascii=False)[1:-1] for v in pc.filter(values, needs).to_pylist()
     ]
