@@ -29,6 +29,7 @@ import pandas as pd
 from importer.clean import RowStatus, hide_values
 from importer.config import MappingConfig, SendConfig, TokenSource, load_mapping
 from importer.errors import ConfigError, ExitStatus, OutputError, Setting, mention, printable
+from importer.pipeline._ahead import ahead
 from importer.pipeline._jobs import FirstPass, Job, Progress, Source, Window, built_chunks
 from importer.read import Table, find_column
 from importer.record import (
@@ -352,7 +353,8 @@ def write_report(
     writer: ResultsWriter | None = None
     table: Table | None = None
     replay = first_pass.replay() if first_pass else None
-    for table, chunk, rows in replay if replay is not None else built_chunks(job):
+    # The next chunk is read and validated while this one's results are written.
+    for table, chunk, rows in replay if replay is not None else ahead(built_chunks(job)):
         if writer is None:
             writer = _writer(run_dir, job, table)
         merged = _merge(rows, outcomes, in_flight, not_reached, job.extra_columns)
