@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
 
 from importer.clean import normalize_booleans, normalize_emails, normalize_integers, normalize_times
-from importer.clean._columns import quote_text, quoted_text
+from importer.clean._columns import Memo, quote_text, quoted_text
 from tests.helpers import invoke, read_results, write_csv, write_mapping
 
 TRICKY = [
@@ -126,3 +127,30 @@ def test_bodies_equal_json_dumps_whatever_is_empty(tmp_path: Path) -> None:
     ]
     assert got == expected
     assert [json.loads(b) for b in got]  # each one JSON
+
+
+def _times_chunks(seed: int) -> list[pd.Series]:
+    """Chunks of times where values repeat across chunks, with DST nights, two-digit
+    years, bad cells and blanks among them."""
+    rng = np.random.default_rng(seed)
+    pool = [
+        f"{m}/{d}/2026 {h}:{q:02d}"
+        for m, d, h, q in zip(
+            rng.integers(1, 13, 400), rng.integers(1, 29, 400), rng.integers(0, 24, 400),
+            rng.choice([0, 15, 30, 45], 400), strict=True,
+        )
+    ]  # fmt: skip
+    pool += ["2026-03-08 02:30", "2026-11-01 01:30", "12/13/26 9:00", "soon", "", " 13/45/2026 "]
+    return [pd.Series(rng.choice(pool, 300), dtype="str") for _ in range(8)]
+
+
+@pytest.mark.parametrize("limit", [50_000, 300, 10])
+def test_a_memo_across_chunks_reads_exactly_as_without(limit: int) -> None:
+    memo = Memo(limit=limit)
+    for chunk in _times_chunks(7):
+        plain = normalize_times(chunk, "America/New_York")
+        kept = normalize_times(chunk, "America/New_York", "MDY", memo)
+        assert kept.values.tolist() == plain.values.tolist()
+        assert kept.errors.tolist() == plain.errors.tolist()
+        assert kept.warnings is not None and plain.warnings is not None
+        assert kept.warnings.tolist() == plain.warnings.tolist()

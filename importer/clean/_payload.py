@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from enum import Enum
 
 import numpy as np
@@ -18,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from importer.clean._columns import (
+    Memo,
     Normalized,
     byte_table,
     join_text,
@@ -95,6 +97,8 @@ class Plan:
     mapped_labels: frozenset[str]
     zone_label: str | None = None  # frame column naming each row's time zone
     region_label: str | None = None  # frame column naming each row's country
+    # Per time field: the values read in earlier chunks (see Memo), by id of the field.
+    memos: dict[int, Memo] = dataclass_field(default_factory=dict)
 
 
 def bind(mapping: MappingConfig, table: Table, token: str | None) -> Plan:
@@ -176,14 +180,16 @@ def bind(mapping: MappingConfig, table: Table, token: str | None) -> Plan:
     )
 
 
-def _normalizer(spec: FieldSpec, mapping: MappingConfig) -> Callable[[pd.Series], Normalized]:
+def _normalizer(
+    spec: FieldSpec, mapping: MappingConfig, memo: Memo | None = None
+) -> Callable[[pd.Series], Normalized]:
     t = spec.type
     if t is FieldType.PHONE:
         return lambda s: normalize_phones(s, mapping.region)
     if t is FieldType.TIME:
         # parse_mapping refuses a time column without a zone; UTC is never reached here.
         zone = mapping.timezone or "UTC"
-        return lambda s: normalize_times(s, zone, mapping.date_order)
+        return lambda s: normalize_times(s, zone, mapping.date_order, memo)
     if t is FieldType.INTEGER:
         return normalize_integers
     if t is FieldType.BOOLEAN:
@@ -591,7 +597,10 @@ class _RowSettings:
             order = mapping.date_order
             norm = _grouped(cells, zones, lambda s, zone: normalize_times(s, zone, order))
         else:
-            norm = _normalizer(spec, mapping)(cells)
+            memo = None
+            if spec.type is FieldType.TIME:
+                memo = self.plan.memos.setdefault(id(field), Memo())
+            norm = _normalizer(spec, mapping, memo)(cells)
         self._norms[key] = norm
         return norm
 

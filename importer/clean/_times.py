@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 
 from importer.clean._columns import (
     TEXT_TYPE,
+    Memo,
     Normalized,
     by_distinct,
     empty_texts,
@@ -302,12 +303,15 @@ def _format_seconds(seconds: np.ndarray) -> pa.Array:
     return join_text(stamps, " +0000")
 
 
-def normalize_times(s: pd.Series, timezone: str, date_order: str = "MDY") -> Normalized:
+def normalize_times(
+    s: pd.Series, timezone: str, date_order: str = "MDY", memo: Memo | None = None
+) -> Normalized:
     """Dates and times to ``YYYY-MM-DD HH:MM:SS +0000`` (UTC); times written without an
     offset are wall-clock times in ``timezone``.
 
     Warnings: a two-digit year, a wall-clock time that does not exist in ``timezone`` or
-    that happens twice there (the nights the clocks change)."""
+    that happens twice there (the nights the clocks change). A ``memo`` kept across the
+    chunks of one column (same zone and date order) reads each distinct value once."""
     _check_time_settings(timezone, date_order)
 
     def parse(distinct: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array]:
@@ -318,7 +322,7 @@ def normalize_times(s: pd.Series, timezone: str, date_order: str = "MDY") -> Nor
         )
         return values, errors, warn_where(read.ok, read.warnings)
 
-    return by_distinct(s, parse)
+    return by_distinct(s, parse, memo)
 
 
 def dates_without_time(s: pd.Series) -> np.ndarray:
