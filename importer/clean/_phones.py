@@ -121,17 +121,38 @@ def _nanp_fits(numbers: pa.Array, region: _NanpRegion) -> np.ndarray:
     return matches(numbers, region.general) & matches(numbers, region.types)
 
 
+@functools.cache
+def _nanp_leading() -> str:
+    """One RE2 alternation of every region's leading digits, in walk order: the group that
+    matches names the first region whose leading digits a number starts with."""
+    groups = [
+        f"(?P<r{i}>{region.leading.removeprefix('^')})"
+        for i, region in enumerate(_nanp_regions())
+        if region.leading is not None
+    ]
+    return "^(?:" + "|".join(groups) + ")"
+
+
 def _nanp_valid(numbers: pa.Array) -> np.ndarray:
     """Which 10-digit national numbers (null: not a candidate) phonenumbers deems valid."""
     valid = np.zeros(len(numbers), dtype=bool)
     pending = np.flatnonzero(to_mask(pc.is_valid(numbers)))
-    for region in _nanp_regions():
+    first_leading: np.ndarray | None = None  # per number: see _nanp_leading (-1: none)
+    for i, region in enumerate(_nanp_regions()):
         if not len(pending):
             break
         subset = pc.take(numbers, pa.array(pending))
         if region.leading is not None:
-            claimed = matches(subset, region.leading)
-            valid[pending[claimed]] = _nanp_fits(pc.filter(subset, pa.array(claimed)), region)
+            if first_leading is None:  # one pass for all regions instead of one each
+                first_leading = np.full(len(numbers), -1)
+                found = pc.extract_regex(subset, _nanp_leading())
+                for field in reversed(found.type):
+                    starts = to_mask(pc.not_equal(pc.struct_field(found, field.name), ""))
+                    first_leading[pending[starts]] = int(field.name[1:])
+            claimed = first_leading[pending] == i
+            if claimed.any():
+                fits = _nanp_fits(pc.filter(subset, pa.array(claimed)), region)
+                valid[pending[claimed]] = fits
         else:
             claimed = _nanp_fits(subset, region)
             valid[pending[claimed]] = True
