@@ -6,7 +6,6 @@ reader (or a rerun after a crash) never sees half a results file.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import re
@@ -65,16 +64,17 @@ FAILURES_XLSX = "failures.xlsx"
 RESULTS_XLSX_MAX_ROWS = 10_000
 FAILURES_XLSX_MAX_ROWS = 10_000
 
-_FORMULA_START = r"^[=@+\-\t\r]"
 _PLAIN_NUMBER = r"[+-]?\d+(?:[.,]\d+)?"
 _ROW_NUMBER = re.compile(r"\brow \d+")
 _SINCE = re.compile(r"unchanged since .*")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 ERROR_SEPARATOR = " | "  # between the problems of one row; messages may contain "; "
-# Every text cell of failures.csv is quoted, as pyarrow quotes those of results.csv: Python's
-# csv writer quotes only for characters of its line ending, so a cell "Bob\r=cmd" went out
-# bare and a reader started a new record at the CR with a live formula.
-_FAILURES_QUOTING = csv.QUOTE_NONNUMERIC
+# Every text cell of failures.csv is quoted (the row number is not), as pyarrow quotes those
+# of results.csv: Python's csv writer quoting only when needed left a cell "Bob\r=cmd" bare,
+# and a reader started a new record at the CR with a live formula. These are the bytes of
+# pandas' to_csv(quoting=csv.QUOTE_NONNUMERIC), the writer it replaces, built a column at a
+# time: pyarrow's CSV writer quotes all cells or only those that need it, never "all text".
+_BETWEEN = pa.scalar('","', _TEXT)
 
 
 def excel_safe_arrow(values: pa.Array) -> pa.Array:
@@ -84,14 +84,44 @@ def excel_safe_arrow(values: pa.Array) -> pa.Array:
     apostrophe (OWASP's advice for CSV injection); plain numbers such as an E.164
     ``+18004506787`` stay as they are so phones remain readable.
     """
-    risky = pc.and_(
-        pc.match_substring_regex(values, _FORMULA_START),
-        pc.invert(pc.match_substring_regex(values, f"^{_PLAIN_NUMBER}$")),
-    )
-    if not pc.any(risky).as_py():
+    starts = np.flatnonzero(_formula_starts(values))
+    if not len(starts):
+        return values
+    numbers = pc.match_substring_regex(values.take(starts), f"^{_PLAIN_NUMBER}$")
+    risky = np.zeros(len(values), dtype=bool)
+    risky[starts[~np.asarray(numbers, dtype=bool)]] = True
+    if not risky.any():
         return values
     quoted = pc.binary_join_element_wise(pa.scalar("'", _TEXT), values, pa.scalar("", _TEXT))
     return pc.if_else(risky, quoted, values)
+
+
+# The characters that start a formula, by byte: all are ASCII, so a cell's
+# first byte is its first character.
+_FORMULA_FIRST = np.zeros(256, dtype=bool)
+_FORMULA_FIRST[list(b"=@+-\t\r")] = True
+
+
+def _formula_starts(values: pa.Array) -> np.ndarray:
+    """Which cells of a text column start with a formula character (never a missing one).
+
+    Read from the Arrow buffers (each cell's first byte, one gather): pyarrow has no
+    "first character in a set" kernel, and a regex or a slice per cell cost ~1 ms a column
+    of 20k rows, run on every text column of every chunk.
+    """
+    n = len(values)
+    if values.type != _TEXT:
+        values = values.cast(_TEXT)  # 64-bit offsets
+    _, offsets, data = values.buffers()
+    if not n or data is None or not data.size:
+        return np.zeros(n, dtype=bool)
+    at = np.frombuffer(offsets, dtype=np.int64, count=n + 1, offset=values.offset * 8)
+    first, filled = at[:-1], at[1:] > at[:-1]
+    starts = np.zeros(n, dtype=bool)
+    starts[filled] = _FORMULA_FIRST[np.frombuffer(data, dtype=np.uint8)[first[filled]]]
+    if values.null_count:
+        starts &= np.asarray(values.is_valid(), dtype=bool)
+    return starts
 
 
 def excel_safe(values: pd.Series) -> pd.Series:
@@ -101,6 +131,29 @@ def excel_safe(values: pd.Series) -> pd.Series:
 
 def _utf8(value: object) -> object:
     return _SURROGATE.sub("\ufffd", value) if isinstance(value, str) else value
+
+
+def _hide_tokens(tokens: pd.Series) -> pd.Series:
+    """A token column as failures.csv shows it: every token hidden, an empty cell empty."""
+    return tokens.where(tokens.str.strip() == "", TOKEN_HIDDEN)
+
+
+def _csv_line(names: list[str]) -> bytes:
+    """One line of quoted text cells (the header line)."""
+    return (",".join('"' + n.replace('"', '""') + '"' for n in names) + os.linesep).encode()
+
+
+def _csv_lines(numbers: pa.Array, cells: list[pa.Array]) -> pa.Buffer:
+    """The lines of failures.csv: a bare row number, then the text columns quoted."""
+    parts: list[pa.Array | pa.Scalar] = [numbers, pa.scalar(',"', _TEXT)]
+    for column in cells:
+        parts += [pc.replace_substring(column, '"', '""'), _BETWEEN]
+    parts[-1] = pa.scalar('"' + os.linesep, _TEXT)
+    lines = pc.binary_join_element_wise(*parts, pa.scalar("", _TEXT))
+    # The cells of a text array lie back to back in its data buffer: the whole chunk's text.
+    _, offsets, data = lines.buffers()
+    at = np.frombuffer(offsets, dtype=np.int64, count=len(lines) + 1, offset=lines.offset * 8)
+    return data.slice(int(at[0]), int(at[-1] - at[0]))
 
 
 def error_reason(error: str) -> str:
@@ -306,36 +359,54 @@ class ResultsWriter:
             raise OutputError(f"{self._results}: cannot write results ({exc})") from None
         if not bad.any():
             return
-        failed = original.loc[bad[bad].index].iloc[:, self._skip :].copy()
-        for label in self.hidden:  # an empty cell stays empty: it was the row's problem
-            failed[label] = failed[label].where(failed[label].str.strip() == "", TOKEN_HIDDEN)
-        failed.columns = pd.Index(self._failure_headers)
-        errors = results.loc[failed.index, "error"]
-        linked = [results.loc[failed.index, ORIGINAL_ROW]] if self._skip else []
-        if self._failures_xlsx.takes(len(failed)):
+        self._write_failures(results, arrays, original, bad.index[np.asarray(bad, dtype=bool)])
+
+    def _write_failures(
+        self, results: pd.DataFrame, arrays: list[pa.Array], original: pd.DataFrame, rows: pd.Index
+    ) -> None:
+        """Append the lead's own cells of ``rows`` (row labels) to failures.csv."""
+        mine = results.index.get_indexer(rows)
+        theirs = original.index.get_indexer(rows)
+        hidden = [
+            p for p in range(self._skip, original.shape[1]) if original.columns[p] in self.hidden
+        ]
+        if self._failures_xlsx.takes(len(rows)):
+            failed = original.iloc[theirs, self._skip :]
+            for p in hidden:
+                failed.isetitem(p - self._skip, _hide_tokens(failed.iloc[:, p - self._skip]))
+            linked = [results[ORIGINAL_ROW].iloc[mine]] if self._skip else []
             self._failures_xlsx.append(
-                zip(failed.index.tolist(), errors, *linked, *failed.T.to_numpy(), strict=True)
+                zip(
+                    rows.tolist(),
+                    results["error"].iloc[mine],
+                    *linked,
+                    *failed.to_numpy(dtype=object).T,
+                    strict=True,
+                )
             )
-        for position in range(failed.shape[1]):
-            failed.iloc[:, position] = excel_safe(failed.iloc[:, position])
-        row_column, error_column = FAILURE_COLUMNS
-        failed.insert(
-            0, error_column, excel_safe(results.loc[failed.index, "error"]), allow_duplicates=True
-        )
-        failed.insert(0, row_column, failed.index, allow_duplicates=True)
+        take = pa.array(mine)
+        cells = [arrays[self.columns.index("error")].take(take)]
         if self._skip:
-            failed.insert(2, ORIGINAL_ROW, excel_safe(linked[0]), allow_duplicates=True)
+            cells.append(arrays[self.columns.index(ORIGINAL_ROW)].take(take))
+        for p in range(self._skip, original.shape[1]):
+            column = original.iloc[:, p]
+            if p in hidden:  # an empty cell stays empty: it was the row's problem
+                cells.append(text_array(_hide_tokens(column.iloc[theirs])))
+            else:
+                cells.append(text_array(column).take(pa.array(theirs)))
+            cells[-1] = excel_safe_arrow(cells[-1])
+        numbers = pc.cast(pa.array(rows.to_numpy(dtype=np.int64)), _TEXT)
         try:
-            failed.to_csv(
-                self._failures,
-                mode="a",
-                header=not self._wrote_failures,
-                index=False,
-                quoting=_FAILURES_QUOTING,
-            )
+            with self._failures.open("ab") as out:
+                if not self._wrote_failures:
+                    out.write(self._failures_header())
+                out.write(_csv_lines(numbers, cells))
         except OSError as exc:
             raise OutputError(f"{self._failures}: cannot write failures ({exc.strerror})") from None
         self._wrote_failures = True
+
+    def _failures_header(self) -> bytes:
+        return _csv_line([*self._ours, *self._failure_headers])
 
     def _report_batch(self, raw: list[pa.Array]) -> pa.RecordBatch:
         """The columns the report adds up, as results.csv holds them (text as text)."""
@@ -349,9 +420,12 @@ class ResultsWriter:
         """Move the finished files into place."""
         self._csv.close()
         if not self._wrote_failures:  # still write the headers
-            pd.DataFrame(columns=[*self._ours, *self._failure_headers]).to_csv(
-                self._failures, index=False, quoting=_FAILURES_QUOTING
-            )
+            try:
+                self._failures.write_bytes(self._failures_header())
+            except OSError as exc:
+                raise OutputError(
+                    f"{self._failures}: cannot write failures ({exc.strerror})"
+                ) from None
         os.replace(self._results, self.run_dir / RESULTS_FILE)
         os.replace(self._failures, self.run_dir / FAILURES_FILE)
         self._results_xlsx.finish()
