@@ -181,6 +181,14 @@ def error_reasons(errors: pa.Array) -> list[str]:
     escapes control characters: a message with anything but printable ASCII in it (a
     header with an accent, say) goes through ``error_reason`` itself, so both agree.
     """
+    codes, reasons = reason_codes(errors)
+    return [reasons[c] for c in codes.tolist()]
+
+
+def reason_codes(errors: pa.Array) -> tuple[np.ndarray, list[str]]:
+    """``error_reasons`` as a code per message into the distinct reasons, in order of first
+    appearance (as ``pandas.factorize``): a block's thousands of messages share a few
+    reasons, so the steps after the first problem is cut out run on those few only."""
     errors = pc.cast(errors, _TEXT)
     first = pc.list_element(
         pc.split_pattern(
@@ -190,39 +198,138 @@ def error_reasons(errors: pa.Array) -> list[str]:
         ),
         0,
     )
-    first = pc.replace_substring_regex(first, _SINCE.pattern, "unchanged since the last run")
-    first = pc.replace_substring_regex(first, _ROW_NUMBER.pattern, "row N")
-    reasons: list[str] = first.to_pylist()
-    odd = pc.or_(
-        pc.invert(pc.string_is_ascii(errors)), pc.match_substring_regex(errors, _CONTROL_RE2)
+    encoded = pc.dictionary_encode(first)
+    words = pc.replace_substring_regex(
+        encoded.dictionary, _SINCE.pattern, "unchanged since the last run"
     )
-    for i in np.flatnonzero(np.asarray(odd.to_numpy(zero_copy_only=False))):
-        reasons[i] = error_reason(str(errors[i].as_py()))
-    return reasons
+    keys: list[str] = pc.replace_substring_regex(words, _ROW_NUMBER.pattern, "row N").to_pylist()
+    codes = np.asarray(encoded.indices, dtype=np.int64)
+    for i in np.flatnonzero(_odd(errors)):
+        codes[i] = len(keys)
+        keys.append(error_reason(str(errors[i].as_py())))
+    # Two messages can differ only where a step above elided: one key each, renumbered in
+    # order of first appearance.
+    index: dict[str, int] = {}
+    codes = np.array([index.setdefault(k, len(index)) for k in keys], dtype=np.int64)[codes]
+    present, first_at = np.unique(codes, return_index=True)
+    ranked = present[np.argsort(first_at)]
+    renumber = np.empty(len(index), dtype=np.int64)
+    renumber[ranked] = np.arange(len(ranked))
+    names = list(index)
+    return renumber[codes], [names[c] for c in ranked]
+
+
+def _odd(errors: pa.Array) -> np.ndarray:
+    """Which messages are not all printable ASCII (``error_reasons``' exceptions)."""
+    odd = np.asarray(pc.invert(pc.string_is_ascii(errors)), dtype=bool)
+    # Control characters are rare: one look at all the text's bytes rules them out.
+    _, offsets, data = errors.buffers()
+    if data is not None and len(errors):
+        at = np.frombuffer(offsets, dtype=np.int64, count=len(errors) + 1, offset=errors.offset * 8)
+        text = np.frombuffer(data, dtype=np.uint8)[at[0] : at[-1]]
+        if not ((text < 0x20) | (text == 0x7F)).any():
+            return odd
+    return odd | np.asarray(pc.match_substring_regex(errors, _CONTROL_RE2), dtype=bool)
+
+
+@dataclass(frozen=True, slots=True)
+class Firsts:
+    """A block's keys in order of first appearance, each with its count and first rows."""
+
+    keys: list[str]
+    counts: list[int]
+    rows: list[list[int]]
+
+    def add_to(self, counts: Counter[str], firsts: dict[str, list[int]], limit: int = 5) -> None:
+        """Add the block to running counts, keeping each key's first ``limit`` rows."""
+        for key, count, rows in zip(self.keys, self.counts, self.rows, strict=True):
+            counts[key] += count
+            listed = firsts.setdefault(key, [])
+            listed.extend(rows[: max(limit - len(listed), 0)])
+
+
+def firsts(codes: np.ndarray, keys: list[str], rows: np.ndarray, limit: int = 5) -> Firsts:
+    """Count ``codes`` (indices into ``keys``) and keep each one's first ``limit`` rows."""
+    tally = np.bincount(codes, minlength=len(keys))
+    order = np.argsort(codes, kind="stable")  # each key's rows together, in file order
+    starts = np.concatenate(([0], np.cumsum(tally)))
+    present = np.flatnonzero(tally)
+    present = present[np.argsort(order[starts[present]], kind="stable")]
+    at = np.asarray(rows, dtype=np.int64)[order]
+    return Firsts(
+        [keys[c] for c in present],
+        tally[present].tolist(),
+        [at[starts[c] : starts[c] + min(limit, tally[c])].tolist() for c in present],
+    )
 
 
 def count_firsts(
     keys: list[str],
     rows: np.ndarray,
     counts: Counter[str],
-    firsts: dict[str, list[int]],
+    firsts_of: dict[str, list[int]],
     limit: int = 5,
 ) -> None:
     """Count each key and keep its first ``limit`` rows, as a loop adding them one by one
     would (new keys enter ``counts`` in order of first appearance, which breaks
     most_common's ties), but per distinct key."""
     codes, uniques = pd.factorize(pd.Series(keys, dtype=object), sort=False)
-    tally = np.bincount(codes, minlength=len(uniques))
-    order = np.argsort(codes, kind="stable")  # each key's rows together, in file order
-    starts = np.concatenate(([0], np.cumsum(tally)))
-    at = np.asarray(rows, dtype=np.int64)[order]
-    for code, key in enumerate(uniques):
-        counts[key] += int(tally[code])
-        listed = firsts.setdefault(key, [])
-        room = limit - len(listed)
-        if room > 0:
-            end = min(starts[code] + room, starts[code + 1])
-            listed.extend(int(r) for r in at[starts[code] : end])
+    firsts(codes, list(uniques), rows, limit).add_to(counts, firsts_of, limit)
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """What both the summary's tally and the report's facts count in one block of results,
+    worked out once: the warnings by kind, and the rows with an error by reason."""
+
+    warnings: dict[str, np.ndarray]  # kind -> warnings of it per row
+    warned_rows: int  # rows with any warning
+    rows: np.ndarray  # the row numbers of the rows with an error
+    errors: pa.Array  # their errors
+    statuses: pa.Array
+    codes: np.ndarray  # their first problem's reason, as an index into reasons
+    reasons: list[str]
+    skip_at: np.ndarray  # positions (among rows) of the rows skipped by design
+    kept: np.ndarray  # and of the others
+    skips: Firsts
+    problems: Firsts
+
+
+def count_block(batch: pa.RecordBatch, limit: int = 5) -> Block:
+    """Work out a block's ``Block`` (columns row, status, error, warnings; text as text)."""
+    warned = pc.fill_null(batch.column("warnings"), "")
+    found = warning_counts(warned)
+    errors = pc.fill_null(batch.column("error"), "")
+    bad = pc.greater(pc.binary_length(errors), 0)
+    rows = np.asarray(pc.filter(batch.column("row"), bad).to_numpy(zero_copy_only=False))
+    errors = pc.cast(pc.filter(errors, bad), _TEXT)
+    statuses = pc.filter(pc.fill_null(batch.column("status"), ""), bad)
+    codes, reasons = reason_codes(errors)
+    skipped = np.asarray(pc.equal(statuses, RowStatus.SKIPPED.value), dtype=bool)
+    skip_at, kept = np.flatnonzero(skipped), np.flatnonzero(~skipped)
+    return Block(
+        found,
+        pc.sum(pc.greater(pc.binary_length(warned), 0)).as_py() or 0,
+        rows,
+        errors,
+        statuses,
+        codes,
+        reasons,
+        skip_at,
+        kept,
+        firsts(codes[skip_at], reasons, rows[skip_at], limit),
+        firsts(codes[kept], reasons, rows[kept], limit),
+    )
+
+
+def result_batch(frame: pd.DataFrame) -> pa.RecordBatch:
+    """The columns ``count_block`` reads, from a chunk of results."""
+    names = ["row", "status", "error", "warnings"]
+    columns = [pa.array(frame["row"].to_numpy(dtype="int64"))]
+    columns += [text_array(frame[name]) for name in names[1:3]]
+    warned = frame["warnings"] if "warnings" in frame else pd.Series("", frame.index, dtype="str")
+    columns.append(text_array(warned))
+    return pa.RecordBatch.from_arrays(columns, names=names)
 
 
 @dataclass(slots=True)
@@ -241,29 +348,31 @@ class Tally:
     warnings: Counter[str] = field(default_factory=Counter)
     warned_rows: int = 0
 
-    def add(self, frame: pd.DataFrame) -> None:
-        """Count one chunk of results."""
+    def add(self, frame: pd.DataFrame, block: Block | None = None) -> None:
+        """Count one chunk of results (``block``: its ``count_block``, when already known)."""
+        if block is None:
+            block = count_block(result_batch(frame))
         self.rows += len(frame)
         self.counts.update(frame["status"].value_counts().to_dict())
-        if "warnings" in frame:
-            warned = text_array(frame["warnings"])
-            self.warned_rows += int(pc.sum(pc.not_equal(warned, pa.scalar("", _TEXT))).as_py() or 0)
-            for kind, per_row in warning_counts(warned).items():
-                self.warnings[kind] += int(per_row.sum())
-        bad = frame[frame["error"] != ""]
-        if bad.empty:
-            return
-        reasons = error_reasons(text_array(bad["error"]))
-        skipped = (bad["status"] == RowStatus.SKIPPED.value).to_numpy()
-        rows = bad["row"].astype("int64").to_numpy()
-        skip_at, kept = np.flatnonzero(skipped), np.flatnonzero(~skipped)
-        count_firsts([reasons[i] for i in skip_at], rows[skip_at], self.skips, self.skip_rows)
-        count_firsts([reasons[i] for i in kept], rows[kept], self.reasons, self.reason_rows)
-        errors = bad["error"].tolist()
-        for i in kept:  # an example value per reason: the first row that quotes one
-            reason = reasons[i]
-            if reason not in self.examples and (value := first_value(str(errors[i]))):
-                self.examples[reason] = value  # already cut and escaped by clean
+        self.warned_rows += block.warned_rows
+        for kind, per_row in block.warnings.items():
+            self.warnings[kind] += int(per_row.sum())
+        block.skips.add_to(self.skips, self.skip_rows)
+        block.problems.add_to(self.reasons, self.reason_rows)
+        # An example value per reason: the first row that quotes one (few reasons per block,
+        # and most have theirs from the first block on).
+        kept = block.codes[block.kept]
+        order = np.argsort(kept, kind="stable")
+        bounds = np.searchsorted(kept[order], np.arange(len(block.reasons) + 1))
+        found: list[tuple[int, str, str]] = []
+        for code, reason in enumerate(block.reasons):
+            if reason in self.examples:
+                continue
+            for i in block.kept[order[bounds[code] : bounds[code + 1]]].tolist():
+                if value := first_value(str(block.errors[i].as_py())):
+                    found.append((i, reason, value))  # already cut and escaped by clean
+                    break
+        self.examples.update((reason, value) for _, reason, value in sorted(found))
 
     def top_reasons(self, n: int = 5) -> list[dict[str, Any]]:
         """The ``n`` most common failure reasons with a few row numbers each."""
@@ -351,8 +460,10 @@ class ResultsWriter:
             arrays.append(excel_safe_arrow(arr) if col in safe else arr)
         if self._results_xlsx.takes(len(results)):  # converting cells to Python is costly
             self._results_xlsx.append(zip(*(a.to_pylist() for a in raw), strict=True))
-        self.tally.add(results)
-        self.facts.add(self._report_batch(raw))
+        batch = self._report_batch(raw)
+        block = count_block(batch)  # what the tally and the facts both count
+        self.tally.add(results, block)
+        self.facts.add(batch, block)
         try:
             self._csv.write_table(pa.Table.from_arrays(arrays, schema=self._schema))
         except OSError as exc:
@@ -412,9 +523,7 @@ class ResultsWriter:
         """The columns the report adds up, as results.csv holds them (text as text)."""
         names = ["row", "status", "http_status", "error", "warnings"]
         names += ["trackdrive_number_plain", "sms_number_plain"]
-        columns = [raw[self.columns.index(name)] for name in names]
-        texts = [pc.cast(column, pa.string()) for column in columns[1:]]
-        return pa.RecordBatch.from_arrays([columns[0], *texts], names=names)
+        return pa.RecordBatch.from_arrays([raw[self.columns.index(n)] for n in names], names=names)
 
     def finish(self) -> None:
         """Move the finished files into place."""
