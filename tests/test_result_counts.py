@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from importer.clean import WARNING_KINDS, first_value
@@ -25,6 +26,7 @@ from importer.record import (
     error_reason,
 )
 from importer.record._report import ResultFacts, _problem_column, read_results
+from importer.record._results import any_control_byte
 
 PHRASES = [phrase for phrase, _ in WARNING_KINDS.values()]
 PROBLEMS = [
@@ -199,3 +201,20 @@ def test_tally_and_facts_add_up_as_a_row_by_row_count(tmp_path: Path, seed: int)
         assert (facts.reasons.counts, facts.reasons.rows) == (alone.reasons, alone.reason_rows)
         assert (facts.skips.counts, facts.skips.rows) == (alone.skips, alone.skip_rows)
     assert len(want_tally["reasons"]) > 5 and want_tally["examples"] and want_facts["changed"]
+
+
+@pytest.mark.parametrize(
+    ("texts", "found"),
+    [
+        (["plain", "é ü 日本", "\x80\x9f C1 controls"], False),
+        (["a", "tab\there"], True),
+        (["a", "del\x7f"], True),
+        (["nul\x00"], True),
+        ([], False),
+        (["", ""], False),
+    ],
+)
+def test_any_control_byte(texts: list[str], found: bool) -> None:
+    values = pa.array(["\n", *texts, "\x1b"], pa.large_string())
+    assert any_control_byte(values.slice(1, len(texts))) is found  # not the cells around
+    assert any_control_byte(pa.array(texts, pa.string())) is found

@@ -47,6 +47,7 @@ from importer.record._results import (
     RESULTS_FILE,
     SUMMARY_FILE,
     Block,
+    any_control_byte,
     count_block,
     firsts,
 )
@@ -215,11 +216,10 @@ def _add_results(facts: ResultFacts, batch: pa.RecordBatch, block: Block | None 
     codes[~named] = len(keys) - 1
     codes[~invalid] = len(keys) - 2
     # A control character (a header with a line break, say): the rule itself, in Python.
-    for i in np.flatnonzero(
-        np.asarray(
-            pc.match_substring_regex(flat, r"[\x00-\x1f\x7f]").to_numpy(zero_copy_only=False)
-        )
-    ):
+    control = np.zeros(len(flat), dtype=bool)
+    if any_control_byte(flat):
+        control = np.asarray(pc.match_substring_regex(flat, r"[\x00-\x1f\x7f]"), dtype=bool)
+    for i in np.flatnonzero(control):
         codes[i] = len(keys)
         keys.append(_problem_column(str(flat[i].as_py()), "invalid" if invalid[i] else ""))
     index: dict[str, int] = {}

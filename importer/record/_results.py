@@ -222,14 +222,25 @@ def reason_codes(errors: pa.Array) -> tuple[np.ndarray, list[str]]:
 def _odd(errors: pa.Array) -> np.ndarray:
     """Which messages are not all printable ASCII (``error_reasons``' exceptions)."""
     odd = np.asarray(pc.invert(pc.string_is_ascii(errors)), dtype=bool)
-    # Control characters are rare: one look at all the text's bytes rules them out.
-    _, offsets, data = errors.buffers()
-    if data is not None and len(errors):
-        at = np.frombuffer(offsets, dtype=np.int64, count=len(errors) + 1, offset=errors.offset * 8)
-        text = np.frombuffer(data, dtype=np.uint8)[at[0] : at[-1]]
-        if not ((text < 0x20) | (text == 0x7F)).any():
-            return odd
+    if not any_control_byte(errors):  # C1 controls (\x80-\x9f) are not ASCII: odd already
+        return odd
     return odd | np.asarray(pc.match_substring_regex(errors, _CONTROL_RE2), dtype=bool)
+
+
+def any_control_byte(texts: pa.Array) -> bool:
+    """Does any cell of ``texts`` hold a C0 control character or DEL (x00-x1f, x7f)?
+
+    One look at the text's bytes, the usual answer being no, before a regex finds which
+    cells: in UTF-8 those bytes stand for those characters only.
+    """
+    if texts.type != _TEXT:
+        texts = texts.cast(_TEXT)
+    _, offsets, data = texts.buffers()
+    if data is None or not len(texts):
+        return False
+    at = np.frombuffer(offsets, dtype=np.int64, count=len(texts) + 1, offset=texts.offset * 8)
+    text = np.frombuffer(data, dtype=np.uint8)[at[0] : at[-1]]
+    return bool(((text < 0x20) | (text == 0x7F)).any())
 
 
 @dataclass(frozen=True, slots=True)
