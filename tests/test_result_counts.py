@@ -25,7 +25,7 @@ from importer.record import (
     Tally,
     error_reason,
 )
-from importer.record._report import ResultFacts, _problem_column, read_results
+from importer.record._report import ResultFacts, read_results
 from importer.record._results import any_control_byte
 
 PHRASES = [phrase for phrase, _ in WARNING_KINDS.values()]
@@ -75,6 +75,14 @@ def chunk(rng: random.Random, first: int, size: int) -> pd.DataFrame:
     frame = frame.astype({c: "str" for c in RESULT_COLUMNS[1:]})
     frame["row"] = frame["row"].astype("int64")
     return frame
+
+
+def problem_column(problem: str, status: str) -> str:
+    """The report's rule: the column a problem names ("Phone: '…' …"), or who raised it."""
+    if status != "invalid":
+        return "(the endpoint or the run)"
+    head, sep, _ = problem.partition(": ")
+    return head if sep and "'" not in head and len(head) <= 80 else "(the row as a whole)"
 
 
 def add_one(counts: Counter[str], rows: dict[str, list[int]], key: str, row: int) -> None:
@@ -132,7 +140,7 @@ def reference(frames: list[pd.DataFrame]) -> tuple[dict[str, Any], dict[str, Any
             if reason not in tally["examples"] and (value := first_value(error)):
                 tally["examples"][reason] = value
             for problem in error.split(ERROR_SEPARATOR):
-                column = _problem_column(problem, status)
+                column = problem_column(problem, status)
                 add_one(facts["columns"], facts["column_rows"], column, row)
     return tally, facts
 

@@ -206,7 +206,15 @@ def _add_results(facts: ResultFacts, batch: pa.RecordBatch, block: Block | None 
         pc.equal(pc.take(block.statuses, take), "invalid").to_numpy(zero_copy_only=False)
     )[parents]
     # _problem_column's rule: the text before the first ": ", with no ' in it, ≤ 80 long
-    head = pc.struct_field(pc.extract_regex(flat, r"^(?P<head>[^']*?): "), "head")
+    # (a split and a substring test: a third of the cost of a regex extracting it)
+    parts = pc.split_pattern(flat, ": ", max_splits=1)
+    before = pc.list_element(parts, 0)
+    split = pc.equal(pc.list_value_length(parts), 2)
+    head = pc.if_else(
+        pc.and_(split, pc.invert(pc.match_substring(before, "'"))),
+        before,
+        pa.scalar(None, before.type),
+    )
     named = pc.and_(pc.is_valid(head), pc.less_equal(pc.utf8_length(head), 80))
     named = np.asarray(pc.fill_null(named, False).to_numpy(zero_copy_only=False))
     # Few distinct columns: a code per problem into them, not a Python string each.
