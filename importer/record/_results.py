@@ -6,7 +6,6 @@ reader (or a rerun after a crash) never sees half a results file.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import re
@@ -65,16 +64,17 @@ FAILURES_XLSX = "failures.xlsx"
 RESULTS_XLSX_MAX_ROWS = 10_000
 FAILURES_XLSX_MAX_ROWS = 10_000
 
-_FORMULA_START = r"^[=@+\-\t\r]"
 _PLAIN_NUMBER = r"[+-]?\d+(?:[.,]\d+)?"
 _ROW_NUMBER = re.compile(r"\brow \d+")
 _SINCE = re.compile(r"unchanged since .*")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 ERROR_SEPARATOR = " | "  # between the problems of one row; messages may contain "; "
-# Every text cell of failures.csv is quoted, as pyarrow quotes those of results.csv: Python's
-# csv writer quotes only for characters of its line ending, so a cell "Bob\r=cmd" went out
-# bare and a reader started a new record at the CR with a live formula.
-_FAILURES_QUOTING = csv.QUOTE_NONNUMERIC
+# Every text cell of failures.csv is quoted (the row number is not), as pyarrow quotes those
+# of results.csv: Python's csv writer quoting only when needed left a cell "Bob\r=cmd" bare,
+# and a reader started a new record at the CR with a live formula. These are the bytes of
+# pandas' to_csv(quoting=csv.QUOTE_NONNUMERIC), the writer it replaces, built a column at a
+# time: pyarrow's CSV writer quotes all cells or only those that need it, never "all text".
+_BETWEEN = pa.scalar('","', _TEXT)
 
 
 def excel_safe_arrow(values: pa.Array) -> pa.Array:
@@ -84,14 +84,44 @@ def excel_safe_arrow(values: pa.Array) -> pa.Array:
     apostrophe (OWASP's advice for CSV injection); plain numbers such as an E.164
     ``+18004506787`` stay as they are so phones remain readable.
     """
-    risky = pc.and_(
-        pc.match_substring_regex(values, _FORMULA_START),
-        pc.invert(pc.match_substring_regex(values, f"^{_PLAIN_NUMBER}$")),
-    )
-    if not pc.any(risky).as_py():
+    starts = np.flatnonzero(_formula_starts(values))
+    if not len(starts):
+        return values
+    numbers = pc.match_substring_regex(values.take(starts), f"^{_PLAIN_NUMBER}$")
+    risky = np.zeros(len(values), dtype=bool)
+    risky[starts[~np.asarray(numbers, dtype=bool)]] = True
+    if not risky.any():
         return values
     quoted = pc.binary_join_element_wise(pa.scalar("'", _TEXT), values, pa.scalar("", _TEXT))
     return pc.if_else(risky, quoted, values)
+
+
+# The characters that start a formula, by byte: all are ASCII, so a cell's
+# first byte is its first character.
+_FORMULA_FIRST = np.zeros(256, dtype=bool)
+_FORMULA_FIRST[list(b"=@+-\t\r")] = True
+
+
+def _formula_starts(values: pa.Array) -> np.ndarray:
+    """Which cells of a text column start with a formula character (never a missing one).
+
+    Read from the Arrow buffers (each cell's first byte, one gather): pyarrow has no
+    "first character in a set" kernel, and a regex or a slice per cell cost ~1 ms a column
+    of 20k rows, run on every text column of every chunk.
+    """
+    n = len(values)
+    if values.type != _TEXT:
+        values = values.cast(_TEXT)  # 64-bit offsets
+    _, offsets, data = values.buffers()
+    if not n or data is None or not data.size:
+        return np.zeros(n, dtype=bool)
+    at = np.frombuffer(offsets, dtype=np.int64, count=n + 1, offset=values.offset * 8)
+    first, filled = at[:-1], at[1:] > at[:-1]
+    starts = np.zeros(n, dtype=bool)
+    starts[filled] = _FORMULA_FIRST[np.frombuffer(data, dtype=np.uint8)[first[filled]]]
+    if values.null_count:
+        starts &= np.asarray(values.is_valid(), dtype=bool)
+    return starts
 
 
 def excel_safe(values: pd.Series) -> pd.Series:
@@ -101,6 +131,29 @@ def excel_safe(values: pd.Series) -> pd.Series:
 
 def _utf8(value: object) -> object:
     return _SURROGATE.sub("\ufffd", value) if isinstance(value, str) else value
+
+
+def _hide_tokens(tokens: pd.Series) -> pd.Series:
+    """A token column as failures.csv shows it: every token hidden, an empty cell empty."""
+    return tokens.where(tokens.str.strip() == "", TOKEN_HIDDEN)
+
+
+def _csv_line(names: list[str]) -> bytes:
+    """One line of quoted text cells (the header line)."""
+    return (",".join('"' + n.replace('"', '""') + '"' for n in names) + os.linesep).encode()
+
+
+def _csv_lines(numbers: pa.Array, cells: list[pa.Array]) -> pa.Buffer:
+    """The lines of failures.csv: a bare row number, then the text columns quoted."""
+    parts: list[pa.Array | pa.Scalar] = [numbers, pa.scalar(',"', _TEXT)]
+    for column in cells:
+        if (_text_bytes(column) == ord('"')).any():  # a scan costs a third of a replace
+            column = pc.replace_substring(column, '"', '""')
+        parts += [column, _BETWEEN]
+    parts[-1] = pa.scalar('"' + os.linesep, _TEXT)
+    lines = pc.binary_join_element_wise(*parts, pa.scalar("", _TEXT))
+    # The cells of a text array lie back to back in its data buffer: the whole chunk's text.
+    return pa.py_buffer(_text_bytes(lines))
 
 
 def error_reason(error: str) -> str:
@@ -128,6 +181,14 @@ def error_reasons(errors: pa.Array) -> list[str]:
     escapes control characters: a message with anything but printable ASCII in it (a
     header with an accent, say) goes through ``error_reason`` itself, so both agree.
     """
+    codes, reasons = reason_codes(errors)
+    return [reasons[c] for c in codes.tolist()]
+
+
+def reason_codes(errors: pa.Array) -> tuple[np.ndarray, list[str]]:
+    """``error_reasons`` as a code per message into the distinct reasons, in order of first
+    appearance (as ``pandas.factorize``): a block's thousands of messages share a few
+    reasons, so the steps after the first problem is cut out run on those few only."""
     errors = pc.cast(errors, _TEXT)
     first = pc.list_element(
         pc.split_pattern(
@@ -137,39 +198,154 @@ def error_reasons(errors: pa.Array) -> list[str]:
         ),
         0,
     )
-    first = pc.replace_substring_regex(first, _SINCE.pattern, "unchanged since the last run")
-    first = pc.replace_substring_regex(first, _ROW_NUMBER.pattern, "row N")
-    reasons: list[str] = first.to_pylist()
-    odd = pc.or_(
-        pc.invert(pc.string_is_ascii(errors)), pc.match_substring_regex(errors, _CONTROL_RE2)
+    encoded = pc.dictionary_encode(first)
+    words = pc.replace_substring_regex(
+        encoded.dictionary, _SINCE.pattern, "unchanged since the last run"
     )
-    for i in np.flatnonzero(np.asarray(odd.to_numpy(zero_copy_only=False))):
-        reasons[i] = error_reason(str(errors[i].as_py()))
-    return reasons
+    keys: list[str] = pc.replace_substring_regex(words, _ROW_NUMBER.pattern, "row N").to_pylist()
+    codes = np.asarray(encoded.indices, dtype=np.int64)
+    for i in np.flatnonzero(_odd(errors)):
+        codes[i] = len(keys)
+        keys.append(error_reason(str(errors[i].as_py())))
+    # Two messages can differ only where a step above elided: one key each, renumbered in
+    # order of first appearance.
+    index: dict[str, int] = {}
+    codes = np.array([index.setdefault(k, len(index)) for k in keys], dtype=np.int64)[codes]
+    present, first_at = np.unique(codes, return_index=True)
+    ranked = present[np.argsort(first_at)]
+    renumber = np.empty(len(index), dtype=np.int64)
+    renumber[ranked] = np.arange(len(ranked))
+    names = list(index)
+    return renumber[codes], [names[c] for c in ranked]
+
+
+def _odd(errors: pa.Array) -> np.ndarray:
+    """Which messages are not all printable ASCII (``error_reasons``' exceptions)."""
+    odd = np.asarray(pc.invert(pc.string_is_ascii(errors)), dtype=bool)
+    if not any_control_byte(errors):  # C1 controls (\x80-\x9f) are not ASCII: odd already
+        return odd
+    return odd | np.asarray(pc.match_substring_regex(errors, _CONTROL_RE2), dtype=bool)
+
+
+def any_control_byte(texts: pa.Array) -> bool:
+    """Does any cell of ``texts`` hold a C0 control character or DEL (x00-x1f, x7f)?
+
+    One look at the text's bytes, the usual answer being no, before a regex finds which
+    cells: in UTF-8 those bytes stand for those characters only.
+    """
+    text = _text_bytes(texts)
+    return bool(((text < 0x20) | (text == 0x7F)).any())
+
+
+def _text_bytes(texts: pa.Array) -> np.ndarray:
+    """The UTF-8 bytes of all the cells of ``texts``, back to back (no copy for TEXT)."""
+    if texts.type != _TEXT:
+        texts = texts.cast(_TEXT)
+    _, offsets, data = texts.buffers()
+    if data is None or not len(texts):
+        return np.zeros(0, dtype=np.uint8)
+    at = np.frombuffer(offsets, dtype=np.int64, count=len(texts) + 1, offset=texts.offset * 8)
+    return np.frombuffer(data, dtype=np.uint8)[at[0] : at[-1]]
+
+
+@dataclass(frozen=True, slots=True)
+class Firsts:
+    """A block's keys in order of first appearance, each with its count and first rows."""
+
+    keys: list[str]
+    counts: list[int]
+    rows: list[list[int]]
+
+    def add_to(self, counts: Counter[str], firsts: dict[str, list[int]], limit: int = 5) -> None:
+        """Add the block to running counts, keeping each key's first ``limit`` rows."""
+        for key, count, rows in zip(self.keys, self.counts, self.rows, strict=True):
+            counts[key] += count
+            listed = firsts.setdefault(key, [])
+            listed.extend(rows[: max(limit - len(listed), 0)])
+
+
+def firsts(codes: np.ndarray, keys: list[str], rows: np.ndarray, limit: int = 5) -> Firsts:
+    """Count ``codes`` (indices into ``keys``) and keep each one's first ``limit`` rows."""
+    tally = np.bincount(codes, minlength=len(keys))
+    order = np.argsort(codes, kind="stable")  # each key's rows together, in file order
+    starts = np.concatenate(([0], np.cumsum(tally)))
+    present = np.flatnonzero(tally)
+    present = present[np.argsort(order[starts[present]], kind="stable")]
+    at = np.asarray(rows, dtype=np.int64)[order]
+    return Firsts(
+        [keys[c] for c in present],
+        tally[present].tolist(),
+        [at[starts[c] : starts[c] + min(limit, tally[c])].tolist() for c in present],
+    )
 
 
 def count_firsts(
     keys: list[str],
     rows: np.ndarray,
     counts: Counter[str],
-    firsts: dict[str, list[int]],
+    firsts_of: dict[str, list[int]],
     limit: int = 5,
 ) -> None:
     """Count each key and keep its first ``limit`` rows, as a loop adding them one by one
     would (new keys enter ``counts`` in order of first appearance, which breaks
     most_common's ties), but per distinct key."""
     codes, uniques = pd.factorize(pd.Series(keys, dtype=object), sort=False)
-    tally = np.bincount(codes, minlength=len(uniques))
-    order = np.argsort(codes, kind="stable")  # each key's rows together, in file order
-    starts = np.concatenate(([0], np.cumsum(tally)))
-    at = np.asarray(rows, dtype=np.int64)[order]
-    for code, key in enumerate(uniques):
-        counts[key] += int(tally[code])
-        listed = firsts.setdefault(key, [])
-        room = limit - len(listed)
-        if room > 0:
-            end = min(starts[code] + room, starts[code + 1])
-            listed.extend(int(r) for r in at[starts[code] : end])
+    firsts(codes, list(uniques), rows, limit).add_to(counts, firsts_of, limit)
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """What both the summary's tally and the report's facts count in one block of results,
+    worked out once: the warnings by kind, and the rows with an error by reason."""
+
+    warnings: dict[str, np.ndarray]  # kind -> warnings of it per row
+    warned_rows: int  # rows with any warning
+    rows: np.ndarray  # the row numbers of the rows with an error
+    errors: pa.Array  # their errors
+    statuses: pa.Array
+    codes: np.ndarray  # their first problem's reason, as an index into reasons
+    reasons: list[str]
+    skip_at: np.ndarray  # positions (among rows) of the rows skipped by design
+    kept: np.ndarray  # and of the others
+    skips: Firsts
+    problems: Firsts
+
+
+def count_block(batch: pa.RecordBatch, limit: int = 5) -> Block:
+    """Work out a block's ``Block`` (columns row, status, error, warnings; text as text)."""
+    warned = pc.fill_null(batch.column("warnings"), "")
+    found = warning_counts(warned)
+    errors = pc.fill_null(batch.column("error"), "")
+    bad = pc.greater(pc.binary_length(errors), 0)
+    rows = np.asarray(pc.filter(batch.column("row"), bad).to_numpy(zero_copy_only=False))
+    errors = pc.cast(pc.filter(errors, bad), _TEXT)
+    statuses = pc.filter(pc.fill_null(batch.column("status"), ""), bad)
+    codes, reasons = reason_codes(errors)
+    skipped = np.asarray(pc.equal(statuses, RowStatus.SKIPPED.value), dtype=bool)
+    skip_at, kept = np.flatnonzero(skipped), np.flatnonzero(~skipped)
+    return Block(
+        found,
+        pc.sum(pc.greater(pc.binary_length(warned), 0)).as_py() or 0,
+        rows,
+        errors,
+        statuses,
+        codes,
+        reasons,
+        skip_at,
+        kept,
+        firsts(codes[skip_at], reasons, rows[skip_at], limit),
+        firsts(codes[kept], reasons, rows[kept], limit),
+    )
+
+
+def result_batch(frame: pd.DataFrame) -> pa.RecordBatch:
+    """The columns ``count_block`` reads, from a chunk of results."""
+    names = ["row", "status", "error", "warnings"]
+    columns = [pa.array(frame["row"].to_numpy(dtype="int64"))]
+    columns += [text_array(frame[name]) for name in names[1:3]]
+    warned = frame["warnings"] if "warnings" in frame else pd.Series("", frame.index, dtype="str")
+    columns.append(text_array(warned))
+    return pa.RecordBatch.from_arrays(columns, names=names)
 
 
 @dataclass(slots=True)
@@ -188,29 +364,31 @@ class Tally:
     warnings: Counter[str] = field(default_factory=Counter)
     warned_rows: int = 0
 
-    def add(self, frame: pd.DataFrame) -> None:
-        """Count one chunk of results."""
+    def add(self, frame: pd.DataFrame, block: Block | None = None) -> None:
+        """Count one chunk of results (``block``: its ``count_block``, when already known)."""
+        if block is None:
+            block = count_block(result_batch(frame))
         self.rows += len(frame)
         self.counts.update(frame["status"].value_counts().to_dict())
-        if "warnings" in frame:
-            warned = text_array(frame["warnings"])
-            self.warned_rows += int(pc.sum(pc.not_equal(warned, pa.scalar("", _TEXT))).as_py() or 0)
-            for kind, per_row in warning_counts(warned).items():
-                self.warnings[kind] += int(per_row.sum())
-        bad = frame[frame["error"] != ""]
-        if bad.empty:
-            return
-        reasons = error_reasons(text_array(bad["error"]))
-        skipped = (bad["status"] == RowStatus.SKIPPED.value).to_numpy()
-        rows = bad["row"].astype("int64").to_numpy()
-        skip_at, kept = np.flatnonzero(skipped), np.flatnonzero(~skipped)
-        count_firsts([reasons[i] for i in skip_at], rows[skip_at], self.skips, self.skip_rows)
-        count_firsts([reasons[i] for i in kept], rows[kept], self.reasons, self.reason_rows)
-        errors = bad["error"].tolist()
-        for i in kept:  # an example value per reason: the first row that quotes one
-            reason = reasons[i]
-            if reason not in self.examples and (value := first_value(str(errors[i]))):
-                self.examples[reason] = value  # already cut and escaped by clean
+        self.warned_rows += block.warned_rows
+        for kind, per_row in block.warnings.items():
+            self.warnings[kind] += int(per_row.sum())
+        block.skips.add_to(self.skips, self.skip_rows)
+        block.problems.add_to(self.reasons, self.reason_rows)
+        # An example value per reason: the first row that quotes one (few reasons per block,
+        # and most have theirs from the first block on).
+        kept = block.codes[block.kept]
+        order = np.argsort(kept, kind="stable")
+        bounds = np.searchsorted(kept[order], np.arange(len(block.reasons) + 1))
+        found: list[tuple[int, str, str]] = []
+        for code, reason in enumerate(block.reasons):
+            if reason in self.examples:
+                continue
+            for i in block.kept[order[bounds[code] : bounds[code + 1]]].tolist():
+                if value := first_value(str(block.errors[i].as_py())):
+                    found.append((i, reason, value))  # already cut and escaped by clean
+                    break
+        self.examples.update((reason, value) for _, reason, value in sorted(found))
 
     def top_reasons(self, n: int = 5) -> list[dict[str, Any]]:
         """The ``n`` most common failure reasons with a few row numbers each."""
@@ -298,60 +476,81 @@ class ResultsWriter:
             arrays.append(excel_safe_arrow(arr) if col in safe else arr)
         if self._results_xlsx.takes(len(results)):  # converting cells to Python is costly
             self._results_xlsx.append(zip(*(a.to_pylist() for a in raw), strict=True))
-        self.tally.add(results)
-        self.facts.add(self._report_batch(raw))
+        batch = self._report_batch(raw)
+        block = count_block(batch)  # what the tally and the facts both count
+        self.tally.add(results, block)
+        self.facts.add(batch, block)
         try:
             self._csv.write_table(pa.Table.from_arrays(arrays, schema=self._schema))
         except OSError as exc:
             raise OutputError(f"{self._results}: cannot write results ({exc})") from None
         if not bad.any():
             return
-        failed = original.loc[bad[bad].index].iloc[:, self._skip :].copy()
-        for label in self.hidden:  # an empty cell stays empty: it was the row's problem
-            failed[label] = failed[label].where(failed[label].str.strip() == "", TOKEN_HIDDEN)
-        failed.columns = pd.Index(self._failure_headers)
-        errors = results.loc[failed.index, "error"]
-        linked = [results.loc[failed.index, ORIGINAL_ROW]] if self._skip else []
-        if self._failures_xlsx.takes(len(failed)):
+        self._write_failures(results, arrays, original, bad.index[np.asarray(bad, dtype=bool)])
+
+    def _write_failures(
+        self, results: pd.DataFrame, arrays: list[pa.Array], original: pd.DataFrame, rows: pd.Index
+    ) -> None:
+        """Append the lead's own cells of ``rows`` (row labels) to failures.csv."""
+        mine = results.index.get_indexer(rows)
+        theirs = original.index.get_indexer(rows)
+        hidden = [
+            p for p in range(self._skip, original.shape[1]) if original.columns[p] in self.hidden
+        ]
+        if self._failures_xlsx.takes(len(rows)):
+            failed = original.iloc[theirs, self._skip :]
+            for p in hidden:
+                failed.isetitem(p - self._skip, _hide_tokens(failed.iloc[:, p - self._skip]))
+            linked = [results[ORIGINAL_ROW].iloc[mine]] if self._skip else []
             self._failures_xlsx.append(
-                zip(failed.index.tolist(), errors, *linked, *failed.T.to_numpy(), strict=True)
+                zip(
+                    rows.tolist(),
+                    results["error"].iloc[mine],
+                    *linked,
+                    *failed.to_numpy(dtype=object).T,
+                    strict=True,
+                )
             )
-        for position in range(failed.shape[1]):
-            failed.iloc[:, position] = excel_safe(failed.iloc[:, position])
-        row_column, error_column = FAILURE_COLUMNS
-        failed.insert(
-            0, error_column, excel_safe(results.loc[failed.index, "error"]), allow_duplicates=True
-        )
-        failed.insert(0, row_column, failed.index, allow_duplicates=True)
+        take = pa.array(mine)
+        cells = [arrays[self.columns.index("error")].take(take)]
         if self._skip:
-            failed.insert(2, ORIGINAL_ROW, excel_safe(linked[0]), allow_duplicates=True)
+            cells.append(arrays[self.columns.index(ORIGINAL_ROW)].take(take))
+        for p in range(self._skip, original.shape[1]):
+            column = original.iloc[:, p]
+            if p in hidden:  # an empty cell stays empty: it was the row's problem
+                cells.append(text_array(_hide_tokens(column.iloc[theirs])))
+            else:
+                cells.append(text_array(column).take(pa.array(theirs)))
+            cells[-1] = excel_safe_arrow(cells[-1])
+        numbers = pc.cast(pa.array(rows.to_numpy(dtype=np.int64)), _TEXT)
         try:
-            failed.to_csv(
-                self._failures,
-                mode="a",
-                header=not self._wrote_failures,
-                index=False,
-                quoting=_FAILURES_QUOTING,
-            )
+            with self._failures.open("ab") as out:
+                if not self._wrote_failures:
+                    out.write(self._failures_header())
+                out.write(_csv_lines(numbers, cells))
         except OSError as exc:
             raise OutputError(f"{self._failures}: cannot write failures ({exc.strerror})") from None
         self._wrote_failures = True
+
+    def _failures_header(self) -> bytes:
+        return _csv_line([*self._ours, *self._failure_headers])
 
     def _report_batch(self, raw: list[pa.Array]) -> pa.RecordBatch:
         """The columns the report adds up, as results.csv holds them (text as text)."""
         names = ["row", "status", "http_status", "error", "warnings"]
         names += ["trackdrive_number_plain", "sms_number_plain"]
-        columns = [raw[self.columns.index(name)] for name in names]
-        texts = [pc.cast(column, pa.string()) for column in columns[1:]]
-        return pa.RecordBatch.from_arrays([columns[0], *texts], names=names)
+        return pa.RecordBatch.from_arrays([raw[self.columns.index(n)] for n in names], names=names)
 
     def finish(self) -> None:
         """Move the finished files into place."""
         self._csv.close()
         if not self._wrote_failures:  # still write the headers
-            pd.DataFrame(columns=[*self._ours, *self._failure_headers]).to_csv(
-                self._failures, index=False, quoting=_FAILURES_QUOTING
-            )
+            try:
+                self._failures.write_bytes(self._failures_header())
+            except OSError as exc:
+                raise OutputError(
+                    f"{self._failures}: cannot write failures ({exc.strerror})"
+                ) from None
         os.replace(self._results, self.run_dir / RESULTS_FILE)
         os.replace(self._failures, self.run_dir / FAILURES_FILE)
         self._results_xlsx.finish()
