@@ -16,12 +16,12 @@ import tempfile
 import weakref
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import orjson
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+
+if TYPE_CHECKING:
+    from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 EXCEL_MAX_ROWS = 1_048_575  # data rows below the header
 _ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")  # characters an xlsx cannot hold
@@ -81,6 +81,9 @@ class XlsxCopy:
                 self.path.unlink()
             return False
         tmp = self.path.with_name(self.path.name + ".tmp")
+        # Imported here: openpyxl costs ~25 MB and ~0.2 s, and a big run gives its copy up.
+        from openpyxl import Workbook
+
         book = Workbook(write_only=True)
         sheet = book.create_sheet(self.path.stem)
         try:
@@ -111,6 +114,8 @@ def _cell(sheet: WriteOnlyWorksheet, value: object) -> object:
     text = _ILLEGAL.sub("\ufffd", str(value))
     if not text.startswith("="):
         return text
+    from openpyxl.cell import WriteOnlyCell
+
     cell = WriteOnlyCell(sheet, text)  # openpyxl takes a str starting "=" for a formula
     cell.data_type = "s"
     return cell
