@@ -74,8 +74,11 @@ def ahead(items: Iterable[T], name: str = "leadimport-ahead") -> Iterator[T]:
             if isinstance(got, _Raised):
                 raise got.error
             assert isinstance(got, _Item)
-            yield got.value
-            room.release()  # the caller is done with that item: make another
+            value = got.value
+            del got
+            yield value
+            del value  # the caller is done with it: nothing here keeps it alive
+            room.release()  # make another
     finally:
         stop.set()
         room.release()  # wake the thread if it waits for room

@@ -360,6 +360,9 @@ def write_report(
         merged = _merge(rows, outcomes, in_flight, not_reached, job.extra_columns)
         bad = merged["status"].isin(_FAILURE_STATUSES)
         writer.write(merged, chunk.frame, bad)
+        # Let this chunk go before waiting for the next: the loop's names would keep it
+        # (~20 MB of text and its built rows) alive while the next one is built.
+        del merged, bad, rows, chunk
     if writer is None or table is None:  # no data row in the window
         table = table or job.source.open()
         writer = _writer(run_dir, job, table)
