@@ -20,6 +20,7 @@ import pyarrow as pa
 from importer.clean import DuplicateTracker, RescheduleBuilder, RescheduleSpec, bind, build_rows
 from importer.config import Duplicates, MappingConfig, closest_header
 from importer.errors import ConfigError, Setting, mention
+from importer.pipeline._ahead import ahead
 from importer.read import Chunk, Table, find_column, last_row, open_table
 from importer.suggest import suggest_mapping
 
@@ -175,14 +176,15 @@ def built_chunks(job: Job) -> Iterator[tuple[Table, Chunk, pd.DataFrame]]:
     if job.duplicates is Duplicates.LAST:
         table = job.source.open()
         build = job.make_builder(table)
-        for chunk in _windowed(table, job.window):
+        for chunk in ahead(_windowed(table, job.window), "leadimport-read"):
             tracker.note_last(build(chunk))
         tracker.number_keys()
         pa.default_memory_pool().release_unused()  # the pre-pass's buffers, before pass 2
     table = job.source.open()
     build = job.make_builder(table)
     pool = pa.default_memory_pool()
-    for chunk in _windowed(table, job.window):
+    # The file is read (and split into chunks) a chunk ahead, in a thread of its own.
+    for chunk in ahead(_windowed(table, job.window), "leadimport-read"):
         yield table, chunk, tracker.apply(build(chunk))
         # Hand the chunk's freed buffers back to the system before the next one is built:
         # without it the allocator keeps them, and peak RSS grows by about 20-40 MB.
