@@ -7,6 +7,7 @@ side by side with them on real files with awkward cells.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,17 +16,17 @@ from typing import Any
 import pytest
 from helpers import EXAMPLE, HEADER, write_csv
 
+import importer.pipeline._flows as flows
 from importer.clean import RowStatus
 from importer.config import load_mapping
-from importer.pipeline._flows import _requests
 from importer.pipeline._jobs import FirstPass, Job, NoProgress, Source, Window, built_chunks
 from importer.pipeline._jobs import import_job as make_job
 from importer.pipeline._runfolder import Recorder
 from importer.record import JOURNAL_FILE, Journal, Ledger, Outcome, body_hash
-from importer.record._journal import _OUTCOME_FIELDS
 from importer.send import Request
 
 ROOT = Path(__file__).resolve().parent.parent
+FIELDS = tuple(f.name for f in dataclasses.fields(Outcome))
 SAMPLES = ROOT / "samples"
 
 
@@ -193,7 +194,7 @@ def test_requests_are_the_ones_the_row_by_row_walk_gave(
         for r in first["requests"][::4]:  # some sent, unchanged, by an earlier run
             ledger.record(r.key, body_hash(str(r.body)), tmp_path / "before")
         ledger.close()
-    new = walk(_requests, "new", done)
+    new = walk(flows._requests, "new", done)
     old = walk(reference_requests, "old", done)
     assert new == old
     assert new["requests"], "the case sends nothing: it tests nothing"
@@ -227,13 +228,13 @@ def test_done_writes_the_line_finished_wrote(
 ) -> None:
     journal = Journal(tmp_path)
     journal.open("run")
-    journal.done(*(getattr(outcome, name) for name in _OUTCOME_FIELDS), ms=ms)
+    journal.done(*(getattr(outcome, name) for name in FIELDS), ms=ms)
     journal.finished(outcome, ms)
     journal.close()
     lines = (tmp_path / JOURNAL_FILE).read_bytes().splitlines()[1:]
     # The reference: finished() as it was (bee2c48), field by field, empty ones left out.
     event: dict[str, Any] = {"e": "done"}
-    for name in _OUTCOME_FIELDS:
+    for name in FIELDS:
         value = getattr(outcome, name)
         if value not in ("", None):
             event[name] = value
