@@ -91,9 +91,13 @@ def reference_requests(
     first_pass.complete = True
 
 
-def awkward_csv(path: Path) -> Path:
-    """Every kind of cell that has tripped a CSV or JSON path, and rows with one phone."""
-    header = HEADER
+def awkward_csv(path: Path, tokens: bool = False) -> Path:
+    """Every kind of cell that has tripped a CSV or JSON path, and rows with one phone.
+
+    2,600 rows: more than two of ``_requests``' blocks of rows. ``tokens``: a lead token
+    per row, in a "Token" column.
+    """
+    header = HEADER + ["Token"] if tokens else HEADER
     cells = [
         'say "hi", then, go',
         "two\nlines",
@@ -109,7 +113,7 @@ def awkward_csv(path: Path) -> Path:
         "\u2028line sep",
     ]
     rows = [header]
-    for i in range(150):
+    for i in range(2600):
         phone = f"(212) 555-{(i % 40):04d}"  # 40 leads: repeated rows for each
         email = "" if i % 7 == 0 else f"p{i}@example.com"
         if i % 11 == 0:
@@ -125,6 +129,7 @@ def awkward_csv(path: Path) -> Path:
                 "NY",
                 "02134",
                 cells[(i * 7) % len(cells)],
+                *([f"tok-{i % 3}"] if tokens else []),
             ]
         )
     return write_csv(path, rows)
@@ -132,6 +137,7 @@ def awkward_csv(path: Path) -> Path:
 
 CASES = {
     "awkward": (None, EXAMPLE),
+    "awkward-tokens": (None, ROOT / "mappings" / "per-row-token.yaml"),
     "leads": (SAMPLES / "leads.csv", EXAMPLE),
     "multiline": (SAMPLES / "multiline.csv", EXAMPLE),
     "tokens": (SAMPLES / "tokens.csv", ROOT / "mappings" / "per-row-token.yaml"),
@@ -157,7 +163,7 @@ def test_requests_are_the_ones_the_row_by_row_walk_gave(
 ) -> None:
     path, mapping_path = CASES[case]
     if path is None:
-        path = awkward_csv(tmp_path / "awkward.csv")
+        path = awkward_csv(tmp_path / "awkward.csv", tokens=case == "awkward-tokens")
     mapping = load_mapping(mapping_path)
     token = None if mapping.token.column else "tok-1"
     job = make_job("run", Source(path), mapping, token, Window())
@@ -198,7 +204,7 @@ def test_requests_are_the_ones_the_row_by_row_walk_gave(
     old = walk(reference_requests, "old", done)
     assert new == old
     assert new["requests"], "the case sends nothing: it tests nothing"
-    if case == "tokens" and not earlier:
+    if case.endswith("tokens") and not earlier:
         assert len({r.token for r in new["requests"]} - {""}) >= 2  # per-row tokens, taken
 
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from yarl import URL
 
 from importer.clean import RescheduleSpec, RowStatus
@@ -193,13 +194,7 @@ def _requests(
         for s in status[status != RowStatus.VALID.value].tolist():
             progress.advance(s)
         valid = rows[status == RowStatus.VALID.value]
-        # Each column to a list once: walking the Arrow-backed Series row by row took ~6 %
-        # of the sending process's CPU. tolist() gives the values iterating gives.
-        keys = valid["key"].tolist()
-        tokens = valid["token"].tolist() if job.mapping.token.column else None
-        for i, (row, key, payload) in enumerate(
-            zip(valid.index.tolist(), keys, valid["payload"].tolist(), strict=True)
-        ):
+        for row, key, payload, row_token in _as_lists(valid, job.mapping.token.column, token):
             prior = done.get(row)
             if prior is not None and prior.status in finished:
                 progress.advance(prior.status, earlier=True)
@@ -222,9 +217,27 @@ def _requests(
                         continue
                 changed.add(key)
             recorder.pending[row] = (key, digest)
-            row_token = str(tokens[i]) if tokens is not None else token
             yield Request(row=row, key=str(key), body=str(payload), token=row_token)
     first_pass.complete = True
+
+
+def _as_lists(
+    valid: pd.DataFrame, token_column: str | None, token: str
+) -> Iterator[tuple[int, str, str, str]]:
+    """Each valid row's number, key, body and token, taken from its columns a block at a time.
+
+    Walking the Arrow-backed Series row by row took ~6 % of the sending process's CPU;
+    tolist() gives the same values at a fraction of it. A block, not the whole chunk: a
+    chunk's bodies as Python strings would be ~10 MB more at the memory peak.
+    """
+    for start in range(0, len(valid), _BLOCK_ROWS):
+        block = valid.iloc[start : start + _BLOCK_ROWS]
+        rows = block.index.tolist()
+        tokens = [str(t) for t in block["token"].tolist()] if token_column else [token] * len(rows)
+        yield from zip(rows, block["key"].tolist(), block["payload"].tolist(), tokens, strict=True)
+
+
+_BLOCK_ROWS = 1024
 
 
 async def _send(
