@@ -309,6 +309,31 @@ async def test_a_prebuilt_json_body_is_sent_as_it_is(serve: Any) -> None:
     assert recorder.results[1].status is SendStatus.SUCCESS
 
 
+async def test_every_request_says_once_that_it_is_json(serve: Any) -> None:
+    # Content-Type comes from the session's headers (one set, not merged per request).
+    seen: list[tuple[list[str], list[str], str]] = []
+
+    async def record(hit: Hit, request: web.Request) -> web.Response:
+        headers = request.headers
+        seen.append(
+            (headers.getall("Content-Type"), headers.getall("Accept"), headers["User-Agent"])
+        )
+        return web.json_response(lead_envelope(id=hit.row))
+
+    _, url = await serve(record)
+    recorder = Recorder()
+    bodies: list[Any] = ['{"row":1,"key":"k1"}', b'{"row":2,"key":"k2"}', {"row": 3, "key": "k3"}]
+    requests = [Request(i, f"k{i}", body, TOKEN) for i, body in enumerate(bodies, 1)]
+    await send_rows(requests, settings(url), recorder)
+    recorder.assert_each_once([1, 2, 3])
+    assert set(recorder.statuses().values()) == {SendStatus.SUCCESS}
+    assert len(seen) == 3
+    for content_type, accept, agent in seen:
+        assert content_type == ["application/json"]
+        assert accept == ["application/json"]
+        assert agent.startswith("leadimport/")
+
+
 @pytest.mark.parametrize(
     ("status", "body", "error"),
     [

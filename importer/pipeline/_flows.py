@@ -18,6 +18,7 @@ run folder and everything written into it (journal, results, summary, log) in
 from __future__ import annotations
 
 import asyncio
+import gc
 import shutil
 import signal
 import time
@@ -26,6 +27,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from yarl import URL
 
 from importer.clean import RescheduleSpec, RowStatus
@@ -178,6 +180,7 @@ def _requests(
     ledger = recorder.ledger
     changed: set[str] = set()  # keys sent in this run: their later rows must follow
     progress = recorder.progress
+    token = job.token or ""
     # A row that failed earlier must not be sent after a later row of the same lead has
     # succeeded: its older data would overwrite the newer (duplicates: all).
     last_success: dict[str, int] = {}
@@ -188,14 +191,10 @@ def _requests(
         first_pass.keep(item)
         rows = item[2]
         status = rows["status"]
-        for s in status[status != RowStatus.VALID.value]:
+        for s in status[status != RowStatus.VALID.value].tolist():
             progress.advance(s)
         valid = rows[status == RowStatus.VALID.value]
-        tokens = valid["token"] if job.mapping.token.column else None
-        for i, (row, key, payload) in enumerate(
-            zip(valid.index, valid["key"], valid["payload"], strict=True)
-        ):
-            row = int(row)
+        for row, key, payload, row_token in _as_lists(valid, job.mapping.token.column, token):
             prior = done.get(row)
             if prior is not None and prior.status in finished:
                 progress.advance(prior.status, earlier=True)
@@ -218,9 +217,27 @@ def _requests(
                         continue
                 changed.add(key)
             recorder.pending[row] = (key, digest)
-            row_token = str(tokens.iloc[i]) if tokens is not None else (job.token or "")
             yield Request(row=row, key=str(key), body=str(payload), token=row_token)
     first_pass.complete = True
+
+
+def _as_lists(
+    valid: pd.DataFrame, token_column: str | None, token: str
+) -> Iterator[tuple[int, str, str, str]]:
+    """Each valid row's number, key, body and token, taken from its columns a block at a time.
+
+    Walking the Arrow-backed Series row by row took ~6 % of the sending process's CPU;
+    tolist() gives the same values at a fraction of it. A block, not the whole chunk: a
+    chunk's bodies as Python strings would be ~10 MB more at the memory peak.
+    """
+    for start in range(0, len(valid), _BLOCK_ROWS):
+        block = valid.iloc[start : start + _BLOCK_ROWS]
+        rows = block.index.tolist()
+        tokens = [str(t) for t in block["token"].tolist()] if token_column else [token] * len(rows)
+        yield from zip(rows, block["key"].tolist(), block["payload"].tolist(), tokens, strict=True)
+
+
+_BLOCK_ROWS = 1024
 
 
 async def _send(
@@ -285,6 +302,10 @@ def _execute(
         # only as far as it agrees (a host edited into it would receive the token).
         journal.open(job.command, rate=settings.rate or 0, endpoint=endpoint)
         progress.start("send", estimate_rows(job.source, job.window))
+        # Every object alive now (modules, the mapping, caches) outlives the sending: out of
+        # the collector's sight until it ends, so that the full collections the requests'
+        # garbage sets off do not walk them over and over.
+        gc.freeze()
         try:
             recorder = Recorder(journal, progress, ledger, run_dir)
             first_pass = FirstPass()
@@ -298,6 +319,7 @@ def _execute(
                 )
             )
         finally:
+            gc.unfreeze()
             journal.close()
             if ledger is not None:
                 ledger.close()

@@ -247,28 +247,31 @@ class Recorder:
         self.progress.retry(status)  # a 429 is counted as throttled while it runs
 
     def finished(self, result: Result) -> None:
-        pending = self.pending.pop(result.row, None)
-        ms = self._latency_ms(result.row)
-        error = printable(result.error)  # the endpoint's words: they may hold ESC sequences
-        self.journal.finished(
-            Outcome(
-                row=result.row,
-                key=pending[0] if pending else "",
-                status=result.status.value,
-                http_status=result.http_status,
-                attempts=result.attempts,
-                error=error,
-                lead_id=result.lead_id,
-                trackdrive_number_plain=result.trackdrive_number_plain,
-                sms_number_plain=result.sms_number_plain,
-            ),
-            ms,
+        row = result.row
+        pending = self.pending.pop(row, None)
+        began = self._began.pop(row, None)
+        ms = None if began is None else round((time.perf_counter() - began) * 1000, 1)
+        # The endpoint's words may hold ESC sequences; a success has none.
+        error = printable(result.error) if result.error else ""
+        status = result.status.value
+        # Journal.done, not finished(Outcome(…)): once per row, the Outcome was pure cost.
+        self.journal.done(
+            row,
+            status,
+            pending[0] if pending else "",
+            result.http_status,
+            result.attempts,
+            error,
+            result.lead_id,
+            result.trackdrive_number_plain,
+            result.sms_number_plain,
+            ms=ms,
         )
-        if self.ledger is not None and pending and result.status.value == "success":
+        if status != "success":
+            log.info("row %d: %s: %s", row, status, hide_values(error))
+        elif self.ledger is not None and pending:
             self.ledger.record(pending[0], pending[1], self.run_dir)
-        if result.status.value != "success":
-            log.info("row %d: %s: %s", result.row, result.status.value, hide_values(error))
-        self.progress.advance(result.status.value)
+        self.progress.advance(status)
         self._done += 1
         now = time.monotonic()
         if now - self._last_log >= 10:

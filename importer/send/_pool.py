@@ -187,7 +187,13 @@ async def send_rows(
         "sending to",
         limit=settings.concurrency,
         timeout=aiohttp.ClientTimeout(total=settings.timeout_s),
-        headers={"Accept": "application/json", "User-Agent": f"leadimport/{__version__}"},
+        # Content-Type too: every request is a JSON POST, and a per-request header had
+        # aiohttp merge two header sets on each one.
+        headers={
+            "Accept": "application/json",
+            "Content-Type": "application/json",
+            "User-Agent": f"leadimport/{__version__}",
+        },
     ) as session:
         return await _Sender(requests, settings, observer, session).run(stop)
 
@@ -404,9 +410,7 @@ class _Sender:
             try:
                 # The session's total timeout is this attempt's one deadline: aiohttp keeps
                 # it running until the body is read (tests/test_hostile_endpoints.py).
-                async with self._session.post(
-                    url, data=data, headers=_JSON, allow_redirects=False
-                ) as response:
+                async with self._session.post(url, data=data, allow_redirects=False) as response:
                     status = response.status
                     reason = response.reason or ""
                     header = response.headers.get("Retry-After")
@@ -486,9 +490,6 @@ class _Sender:
         how = "interrupted" if self._interrupted else "aborted"
         error = f"{how} after {_attempts(attempt)}: {error}"
         return Result(row, SendStatus.FAILED, status, attempt, error, "", "", "")
-
-
-_JSON = {"Content-Type": "application/json"}
 
 
 async def read_answer(
