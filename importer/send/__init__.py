@@ -3,14 +3,7 @@ the route requests take (the environment's proxy, the CAs trusted)."""
 
 from __future__ import annotations
 
-from importer.send._network import (
-    Route,
-    find_route,
-    masked_proxy,
-    open_session,
-    trusted_context,
-)
-from importer.send._pool import (
+from importer.send._model import (
     RETRYABLE_STATUSES,
     TOKEN_REJECTED_STATUSES,
     Observer,
@@ -19,6 +12,15 @@ from importer.send._pool import (
     SendReport,
     SendSettings,
     SendStatus,
+)
+from importer.send._network import (
+    Route,
+    find_route,
+    masked_proxy,
+    open_session,
+    trusted_context,
+)
+from importer.send._pool import (
     is_loopback,
     send_rows,
 )
