@@ -14,15 +14,25 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from importer.clean import RowStatus
 from importer.pipeline._flows import SendOptions, run
 from importer.pipeline._jobs import NoProgress, Progress, Source, Window
 from importer.record import RESULTS_FILE, Summary
-from importer.sandbox import SandboxConfig, SandboxServer
+
+if TYPE_CHECKING:
+    from importer.sandbox import SandboxServer
 
 DEMO_TOKEN = "demo-token"
-DEMO_FAULTS = SandboxConfig(latency_ms=(5, 40), fail_rate=0.03, drop_rate=0.01, seed=7)
+
+
+def _demo_sandbox() -> SandboxServer:
+    """The demo's sandbox, with a few faults. Imported here: the sandbox is an aiohttp
+    app, and importing aiohttp costs every other flow (validate) ~20 MB and ~0.2 s."""
+    from importer.sandbox import SandboxConfig, SandboxServer
+
+    return SandboxServer(SandboxConfig(latency_ms=(5, 40), fail_rate=0.03, drop_rate=0.01, seed=7))
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +65,7 @@ def run_demo(
     with (
         resources.as_file(demo / "leads.csv") as sample,
         resources.as_file(demo / "mapping.yaml") as mapping,
-        SandboxServer(DEMO_FAULTS) as server,
+        _demo_sandbox() as server,
     ):
         if on_ready is not None:
             on_ready(server)

@@ -86,7 +86,6 @@ from importer.send import (
     Request,
     SendReport,
     SendSettings,
-    send_rows,
 )
 
 
@@ -259,6 +258,8 @@ async def _send(
                 installed.append(sig)
             except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
                 pass
+    from importer.send import send_rows  # aiohttp loads here, not for a validate
+
     try:
         return await send_rows(requests, settings, recorder, stop=stop)
     finally:
