@@ -3,6 +3,7 @@ sandbox come in with the first request; openpyxl with the first spreadsheet copy
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -51,3 +52,13 @@ def test_a_validate_sends_nothing_and_loads_no_aiohttp(tmp_path: Path) -> None:
 def test_sending_still_finds_its_names() -> None:
     code = "import importer.send as s; print(s.send_rows.__name__, s.open_session.__name__)"
     assert _run(code) == ["send_rows open_session"]
+
+
+def test_pyarrow_commits_memory_on_demand_unless_told_otherwise() -> None:
+    code = "import os, importer; print(os.environ['MIMALLOC_ARENA_EAGER_COMMIT'])"
+    assert _run(code) == ["0"]
+    told = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT,
+        env={**os.environ, "MIMALLOC_ARENA_EAGER_COMMIT": "1"},
+    )  # fmt: skip
+    assert told.stdout.split() == ["1"]
