@@ -329,7 +329,7 @@ def _message(where: pa.Array, text: str) -> pa.Array:
     return pc.if_else(where, _text(text), _EMPTY)
 
 
-def build_rows(chunk: Chunk, plan: Plan) -> pd.DataFrame:
+def build_rows(chunk: Chunk, plan: Plan, *, bodies: bool = True) -> pd.DataFrame:
     """Validate and encode one chunk.
 
     Returns a frame indexed by row number with the columns ``status`` (valid/invalid),
@@ -387,7 +387,10 @@ def build_rows(chunk: Chunk, plan: Plan) -> pd.DataFrame:
                     errors.append(_message(missing, f"{named}: required but empty"))
             if not in_data:
                 normalized[field.spec.name] = values
-            (data_members if in_data else members).append(_member(field, values, in_data=in_data))
+            if bodies:
+                (data_members if in_data else members).append(
+                    _member(field, values, in_data=in_data)
+                )
 
     empty = pa.array([""] * n, _TEXT)
     caller = normalized.get("caller_id", empty)
@@ -426,8 +429,11 @@ def build_rows(chunk: Chunk, plan: Plan) -> pd.DataFrame:
         problem = pd.Series(chunk.problems, dtype="str").reindex(index, fill_value="")
         errors.insert(0, text_array(problem))
 
-    members.append(_object(data_members, n, "data"))
-    body = _object(members, n)
+    if bodies:
+        members.append(_object(data_members, n, "data"))
+        body = _object(members, n)
+    else:  # a pass that only needs each row's status and key (duplicates: last)
+        body = empty
     if mapping.strict:  # a warned row is invalid instead, each warning one of its errors
         # said as refused: the warning's own words tell what would have been sent
         errors.extend(_unless_empty(w, _concat(w, _text(STRICT_REFUSED))) for w in warnings)
@@ -692,7 +698,8 @@ class _KeyNumbers:
             at = np.searchsorted(self._hashes, hashes[new][order])
             self._hashes = np.insert(self._hashes, at, hashes[new][order])
             self._numbers = np.insert(self._numbers, at, numbers[new][order])
-            self._keys.append(pc.take(distinct, pa.array(new)))
+            # 32-bit offsets: a piece of keys is far below 2 GB
+            self._keys.append(pc.take(distinct, pa.array(new)).cast(pa.string()))
             self.count += len(new)
             self._starts = np.append(self._starts, self.count)
         codes = encoded.indices.to_numpy(zero_copy_only=False)
@@ -727,7 +734,7 @@ class _KeyNumbers:
         if not parts:
             return pa.array([], _TEXT)
         order = np.argsort(np.concatenate(places))
-        return pc.take(pa.concat_arrays(parts), pa.array(order))
+        return pc.take(pa.concat_arrays(parts), pa.array(order)).cast(_TEXT)
 
 
 class DuplicateTracker:
@@ -743,7 +750,8 @@ class DuplicateTracker:
     def __init__(self, rule: Duplicates) -> None:
         self.rule = rule
         self._numbers: _KeyNumbers | None = _KeyNumbers() if rule is not Duplicates.ALL else None
-        self._first = np.empty(0, np.int64)  # first: per key number, its first row
+        # Row numbers in 32 bits (a file of 4 billion rows is no lead list): 4 bytes a key.
+        self._first = np.empty(0, np.uint32)  # first: per key number, its first row
         self._keys: list[np.ndarray] = []  # last, pre-pass: the valid rows' key numbers
         self._rows: list[np.ndarray] = []  # ... and their row numbers
         self._last: np.ndarray | None = None  # last: per key number, its last row
@@ -759,16 +767,16 @@ class DuplicateTracker:
         """Pre-pass for ``last``: note the key of every valid row of a built chunk."""
         valid = rows[rows["status"] == RowStatus.VALID.value]
         self._keys.append(self._number(valid["key"]).astype(np.int32))
-        self._rows.append(valid.index.to_numpy(dtype="int64"))
+        self._rows.append(valid.index.to_numpy(dtype="uint32"))
 
     def number_keys(self) -> None:
         """End of the pre-pass for ``last``: find each key's last row."""
         count = self._numbers.count if self._numbers is not None else 0
         self._numbers = None  # the keys themselves are not needed any more
         self._key_of = np.concatenate(self._keys) if self._keys else np.empty(0, np.int32)
-        self._row_of = np.concatenate(self._rows) if self._rows else np.empty(0, "int64")
+        self._row_of = np.concatenate(self._rows) if self._rows else np.empty(0, "uint32")
         self._keys, self._rows = [], []
-        self._last = np.zeros(count, dtype="int64")
+        self._last = np.zeros(count, dtype="uint32")
         np.maximum.at(self._last, self._key_of, self._row_of)
 
     def apply(self, rows: pd.DataFrame) -> pd.DataFrame:
@@ -782,7 +790,7 @@ class DuplicateTracker:
             before = self._numbers.count
             keys = self._number(rows["key"][valid])
             if self._numbers.count > len(self._first):
-                grown = np.empty(max(self._numbers.count, len(self._first) * 5 // 4), np.int64)
+                grown = np.empty(max(self._numbers.count, len(self._first) * 5 // 4), np.uint32)
                 grown[: len(self._first)] = self._first
                 self._first = grown
             # a key first seen in this chunk: its first row is its first occurrence here

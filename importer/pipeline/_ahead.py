@@ -9,6 +9,9 @@ each chunk in memory costs tens of MB).
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -29,6 +32,23 @@ class _Raised:
 
 
 _END = object()
+_M_ARENA_MAX = -8  # glibc's mallopt parameter
+
+
+@functools.cache
+def _share_malloc_arenas() -> None:
+    """Let threads share glibc's malloc arenas (at most two) instead of each reserving its
+    own 64 MB of address space: under an address-space limit (ulimit -v) the extra threads
+    would otherwise fail a big file with MemoryError. The chunks' text lives in pyarrow's
+    own allocator; what goes through malloc here is small. Nothing to do off glibc."""
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        mallopt = getattr(libc, "mallopt", None)
+    except OSError:
+        return
+    if mallopt is not None:
+        mallopt(_M_ARENA_MAX, 2)
 
 
 def ahead(items: Iterable[T], name: str = "leadimport-ahead") -> Iterator[T]:
@@ -40,6 +60,7 @@ def ahead(items: Iterable[T], name: str = "leadimport-ahead") -> Iterator[T]:
     come. When the caller stops early (break, an error, Ctrl-C), the thread stops after the
     item it is making and ``items`` is closed there.
     """
+    _share_malloc_arenas()
     out: SimpleQueue[object] = SimpleQueue()
     room = threading.Semaphore(2)  # the caller's item and the one being made
     stop = threading.Event()
