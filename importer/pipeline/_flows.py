@@ -18,7 +18,6 @@ run folder and everything written into it (journal, results, summary, log) in
 from __future__ import annotations
 
 import asyncio
-import gc
 import shutil
 import signal
 import time
@@ -303,10 +302,6 @@ def _execute(
         # only as far as it agrees (a host edited into it would receive the token).
         journal.open(job.command, rate=settings.rate or 0, endpoint=endpoint)
         progress.start("send", estimate_rows(job.source, job.window))
-        # Every object alive now (modules, the mapping, caches) outlives the sending: out of
-        # the collector's sight until it ends, so that the full collections the requests'
-        # garbage sets off do not walk them over and over.
-        gc.freeze()
         try:
             recorder = Recorder(journal, progress, ledger, run_dir)
             first_pass = FirstPass()
@@ -320,7 +315,6 @@ def _execute(
                 )
             )
         finally:
-            gc.unfreeze()
             journal.close()
             if ledger is not None:
                 ledger.close()
