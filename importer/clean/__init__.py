@@ -35,7 +35,6 @@ from importer.clean._payload import (
     bind,
     build_rows,
     failure_columns,
-    json_strings,
 )
 from importer.clean._phones import (
     normalize_phones,
@@ -84,7 +83,6 @@ __all__ = [
     "first_value",
     "format_time",
     "hide_values",
-    "json_strings",
     "normalize_booleans",
     "normalize_choices",
     "normalize_emails",

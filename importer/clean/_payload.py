@@ -228,12 +228,6 @@ def _concat(*parts: pa.Array | pa.Scalar) -> pa.Array:
     return join_text(*parts)
 
 
-def json_strings(values: pa.Array) -> pa.Array:
-    """JSON-encode every value of a text column (``"abc"`` with its quotes)."""
-    quote = _text('"')
-    return _concat(quote, _json_inner(values), quote)
-
-
 def _json_inner(values: pa.Array) -> pa.Array:
     """Each value as it goes between a JSON string's quotes (escaped where it must be)."""
     needs = rows_with_bytes(values, _JSON_BYTES)

@@ -10,7 +10,6 @@ each chunk in memory costs tens of MB).
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import functools
 import threading
 from collections.abc import Iterable, Iterator
@@ -41,10 +40,8 @@ def _share_malloc_arenas() -> None:
     own 64 MB of address space: under an address-space limit (ulimit -v) the extra threads
     would otherwise fail a big file with MemoryError. The chunks' text lives in pyarrow's
     own allocator; what goes through malloc here is small. Nothing to do off glibc."""
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name) if name else None
-        mallopt = getattr(libc, "mallopt", None)
+    try:  # the interpreter's own symbols: the C library it runs on (no ldconfig search)
+        mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
     except OSError:
         return
     if mallopt is not None:
