@@ -224,10 +224,6 @@ def _text(value: str) -> pa.Scalar:
     return pa.scalar(value, _TEXT)
 
 
-def _concat(*parts: pa.Array | pa.Scalar) -> pa.Array:
-    return join_text(*parts)
-
-
 def _json_inner(values: pa.Array) -> pa.Array:
     """Each value as it goes between a JSON string's quotes (escaped where it must be)."""
     needs = rows_with_bytes(values, _JSON_BYTES)
@@ -272,9 +268,8 @@ def _join(parts: list[pa.Array], sep: str, length: int) -> pa.Array:
         return pa.array([""] * length, _TEXT)
     if len(parts) == 1:
         return parts[0]
-    separator = _text(sep)
-    tagged = [_unless_empty(p, _concat(separator, p)) for p in parts]
-    return _replace_head(_concat(*tagged), len(sep), "")
+    tagged = [_unless_empty(p, join_text(sep, p)) for p in parts]
+    return _replace_head(join_text(*tagged), len(sep), "")
 
 
 def _unless_empty(values: pa.Array, then: pa.Array) -> pa.Array:
@@ -289,7 +284,7 @@ def _prefixed(column: pa.Array | pa.Scalar, messages: pa.Array) -> pa.Array:
     """Each message led by its column's name (``Phone: …``); "" stays ""."""
     if not _has_text(messages):  # most columns of most chunks: nothing to say
         return messages
-    return _unless_empty(messages, _concat(column, _text(": "), messages))
+    return _unless_empty(messages, join_text(column, ": ", messages))
 
 
 def _member(field: BoundField, values: pa.Array, *, in_data: bool) -> pa.Array:
@@ -297,8 +292,8 @@ def _member(field: BoundField, values: pa.Array, *, in_data: bool) -> pa.Array:
     is empty; ``_object`` cuts the first comma."""
     key = json.dumps(field.spec.name, ensure_ascii=False)
     if not in_data and field.spec.type in (FieldType.INTEGER, FieldType.BOOLEAN):
-        return _unless_empty(values, _concat(_text(f",{key}:"), values))
-    return _unless_empty(values, _concat(_text(f',{key}:"'), _json_inner(values), _text('"')))
+        return _unless_empty(values, join_text(f",{key}:", values))
+    return _unless_empty(values, join_text(f',{key}:"', _json_inner(values), '"'))
 
 
 def _object(members: list[pa.Array], length: int, name: str | None = None) -> pa.Array:
@@ -307,11 +302,11 @@ def _object(members: list[pa.Array], length: int, name: str | None = None) -> pa
     members = [m for m in members if _has_text(m)]
     if not members:
         return pa.array(["" if name else "{}"] * length, _TEXT)
-    joined = members[0] if len(members) == 1 else _concat(*members)
+    joined = members[0] if len(members) == 1 else join_text(*members)
     if name is None:  # "" becomes "{}"
-        return _concat(_replace_head(joined, 1, "{"), _text("}"))
+        return join_text(_replace_head(joined, 1, "{"), "}")
     opened = _replace_head(joined, 1, f",{json.dumps(name)}:{{")
-    return _unless_empty(joined, _concat(opened, _text("}")))
+    return _unless_empty(joined, join_text(opened, "}"))
 
 
 # After a warning that strict: true makes an error: nothing was moved, dropped or sent.
@@ -373,8 +368,8 @@ def build_rows(chunk: Chunk, plan: Plan, *, bodies: bool = True) -> pd.DataFrame
                 errors.append(_prefixed(column, errs))
                 if source is not None:
                     # Which fallback column gave the value: a fact for results, not an error.
-                    taken = _text(f"{field.spec.name} from '")
-                    notes.append(_unless_empty(source, _concat(taken, source, _text("'"))))
+                    taken = f"{field.spec.name} from '"
+                    notes.append(_unless_empty(source, join_text(taken, source, "'")))
                 if field.spec.required and field.label is not None:
                     missing = pc.and_(_blank(text_array(cells)), pc.equal(errs, _EMPTY))
                     named = " or ".join(field.spec.columns)
@@ -395,7 +390,7 @@ def build_rows(chunk: Chunk, plan: Plan, *, bodies: bool = True) -> pd.DataFrame
         refused = errors[email_at]
         phoned = pc.and_(pc.not_equal(caller, _EMPTY), pc.not_equal(refused, _EMPTY))
         errors[email_at] = pc.if_else(phoned, _EMPTY, refused)
-        dropped = _concat(refused, _text(f", so {EMAIL_DROPPED}"))
+        dropped = join_text(refused, f", so {EMAIL_DROPPED}")
         warnings.append(pc.if_else(phoned, dropped, _EMPTY))
     neither = pc.and_(pc.equal(caller, _EMPTY), pc.equal(email, _EMPTY))
     errors.append(_message(neither, _who_is_missing(mapping)))
@@ -430,13 +425,11 @@ def build_rows(chunk: Chunk, plan: Plan, *, bodies: bool = True) -> pd.DataFrame
         body = empty
     if mapping.strict:  # a warned row is invalid instead, each warning one of its errors
         # said as refused: the warning's own words tell what would have been sent
-        errors.extend(_unless_empty(w, _concat(w, _text(STRICT_REFUSED))) for w in warnings)
+        errors.extend(_unless_empty(w, join_text(w, STRICT_REFUSED)) for w in warnings)
         warnings = []
     error = _join(errors, " | ", n)  # results.ERROR_SEPARATOR
-    lead = pc.if_else(
-        pc.equal(caller, _EMPTY), _concat(_text("email:"), pc.utf8_lower(email)), caller
-    )
-    key = _concat(fingerprint, _text(":"), lead)
+    lead = pc.if_else(pc.equal(caller, _EMPTY), join_text("email:", pc.utf8_lower(email)), caller)
+    key = join_text(fingerprint, ":", lead)
     status = pc.if_else(
         pc.equal(error, _EMPTY), _text(RowStatus.VALID.value), _text(RowStatus.INVALID.value)
     )
@@ -465,7 +458,7 @@ def _each_prefixed(warned: pa.Array, column: pa.Array | pa.Scalar, between: str)
     parts = pc.split_pattern(warned, CELL_SEPARATOR)
     parents = pc.list_parent_indices(parts)
     named = column if isinstance(column, pa.Scalar) else pc.take(column, parents)
-    each = _concat(named, _text(": "), pc.list_flatten(parts))
+    each = join_text(named, ": ", pc.list_flatten(parts))
     rebuilt = pa.ListArray.from_arrays(parts.offsets, each)
     return _unless_empty(warned, pc.binary_join(rebuilt, _text(between)))
 
