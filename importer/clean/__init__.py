@@ -12,8 +12,11 @@ from importer.clean._columns import (
     Normalized,
     first_value,
     hide_values,
+    join_text,
     text_array,
+    text_bytes,
     text_series,
+    utf8_buffers,
 )
 from importer.clean._normalize import (
     normalize_booleans,
@@ -83,6 +86,7 @@ __all__ = [
     "first_value",
     "format_time",
     "hide_values",
+    "join_text",
     "normalize_booleans",
     "normalize_choices",
     "normalize_emails",
@@ -99,7 +103,9 @@ __all__ = [
     "phone_timezone",
     "snake_case",
     "text_array",
+    "text_bytes",
     "text_series",
+    "utf8_buffers",
     "within_hours",
     "zone_exists",
 ]

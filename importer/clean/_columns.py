@@ -52,22 +52,36 @@ def byte_table(*, below: int = 0, also: bytes = b"") -> np.ndarray:
     return table
 
 
+def utf8_buffers(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """A text column's cell offsets (``len(text) + 1`` of them) and the bytes they point
+    into, read in place from its Arrow buffers (32-bit offsets are cast first)."""
+    if text.type != TEXT_TYPE:
+        text = text.cast(TEXT_TYPE)
+    n = len(text)
+    _, offsets, data = text.buffers()
+    if n == 0 or offsets is None:
+        return np.zeros(n + 1, np.int64), np.zeros(0, np.uint8)
+    at = np.frombuffer(offsets, np.int64, n + 1, text.offset * 8)
+    return at, np.frombuffer(data, np.uint8) if data is not None else np.zeros(0, np.uint8)
+
+
+def text_bytes(text: pa.Array) -> np.ndarray:
+    """The UTF-8 bytes of all the cells of ``text``, back to back (no copy for TEXT_TYPE)."""
+    at, data = utf8_buffers(text)
+    return data[at[0] : at[-1]]
+
+
 def rows_with_bytes(text: pa.Array, table: np.ndarray) -> np.ndarray:
     """Which values hold a byte that ``table`` marks: one numpy pass over the bytes.
 
     A prefilter for RE2 (hand-written: pyarrow has no byte-set test): a regex only has to
     confirm the few values found, instead of being run over every value.
     """
-    n = len(text)
-    found = np.zeros(n, dtype=bool)
-    buffers = text.buffers()
-    if n == 0 or buffers[2] is None:
-        return found
-    offsets = np.frombuffer(buffers[1], np.int64, n + 1, text.offset * 8)
-    data = np.frombuffer(buffers[2], np.uint8)[offsets[0] : offsets[n]]
-    hits = np.flatnonzero(table[data])
+    found = np.zeros(len(text), dtype=bool)
+    at, data = utf8_buffers(text)
+    hits = np.flatnonzero(table[data[at[0] : at[-1]]])
     if len(hits):
-        found[np.searchsorted(offsets, hits + offsets[0], side="right") - 1] = True
+        found[np.searchsorted(at, hits + at[0], side="right") - 1] = True
     return found
 
 

@@ -29,6 +29,7 @@ from importer.clean._columns import (
     text_array,
     text_series,
     to_mask,
+    utf8_buffers,
 )
 from importer.clean._hours import Guarded, guard_hours, lead_zones
 from importer.clean._names import split_names
@@ -242,9 +243,8 @@ def _json_inner(values: pa.Array) -> pa.Array:
 def _has_text(values: pa.Array) -> bool:
     """Whether any value is not empty: from the offsets, without a pass over the text."""
     if isinstance(values, pa.LargeStringArray) and not values.null_count:
-        start, n = values.offset, len(values)
-        offsets = np.frombuffer(values.buffers()[1], np.int64, n + 1, start * 8)
-        return n > 0 and bool(offsets[n] > offsets[0])
+        offsets, _ = utf8_buffers(values)
+        return bool(offsets[-1] > offsets[0])
     return bool(pc.any(pc.not_equal(values, _EMPTY)).as_py())
 
 

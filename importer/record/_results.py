@@ -29,8 +29,11 @@ from importer.clean import (
     failure_columns,
     first_value,
     hide_values,
+    join_text,
     text_array,
+    text_bytes,
     text_series,
+    utf8_buffers,
     warning_counts,
 )
 from importer.clean import TEXT as _TEXT
@@ -92,7 +95,7 @@ def excel_safe_arrow(values: pa.Array) -> pa.Array:
     risky[starts[~np.asarray(numbers, dtype=bool)]] = True
     if not risky.any():
         return values
-    quoted = pc.binary_join_element_wise(pa.scalar("'", _TEXT), values, pa.scalar("", _TEXT))
+    quoted = join_text("'", values)
     return pc.if_else(risky, quoted, values)
 
 
@@ -110,15 +113,10 @@ def _formula_starts(values: pa.Array) -> np.ndarray:
     of 20k rows, run on every text column of every chunk.
     """
     n = len(values)
-    if values.type != _TEXT:
-        values = values.cast(_TEXT)  # 64-bit offsets
-    _, offsets, data = values.buffers()
-    if not n or data is None or not data.size:
-        return np.zeros(n, dtype=bool)
-    at = np.frombuffer(offsets, dtype=np.int64, count=n + 1, offset=values.offset * 8)
+    at, data = utf8_buffers(values)
     first, filled = at[:-1], at[1:] > at[:-1]
     starts = np.zeros(n, dtype=bool)
-    starts[filled] = _FORMULA_FIRST[np.frombuffer(data, dtype=np.uint8)[first[filled]]]
+    starts[filled] = _FORMULA_FIRST[data[first[filled]]]
     if values.null_count:
         starts &= np.asarray(values.is_valid(), dtype=bool)
     return starts
@@ -147,13 +145,13 @@ def _csv_lines(numbers: pa.Array, cells: list[pa.Array]) -> pa.Buffer:
     """The lines of failures.csv: a bare row number, then the text columns quoted."""
     parts: list[pa.Array | pa.Scalar] = [numbers, pa.scalar(',"', _TEXT)]
     for column in cells:
-        if (_text_bytes(column) == ord('"')).any():  # a scan costs a third of a replace
+        if (text_bytes(column) == ord('"')).any():  # a scan costs a third of a replace
             column = pc.replace_substring(column, '"', '""')
         parts += [column, _BETWEEN]
     parts[-1] = pa.scalar('"' + os.linesep, _TEXT)
-    lines = pc.binary_join_element_wise(*parts, pa.scalar("", _TEXT))
+    lines = join_text(*parts)
     # The cells of a text array lie back to back in its data buffer: the whole chunk's text.
-    return pa.py_buffer(_text_bytes(lines))
+    return pa.py_buffer(text_bytes(lines))
 
 
 def error_reason(error: str) -> str:
@@ -233,19 +231,8 @@ def any_control_byte(texts: pa.Array) -> bool:
     One look at the text's bytes, the usual answer being no, before a regex finds which
     cells: in UTF-8 those bytes stand for those characters only.
     """
-    text = _text_bytes(texts)
+    text = text_bytes(texts)
     return bool(((text < 0x20) | (text == 0x7F)).any())
-
-
-def _text_bytes(texts: pa.Array) -> np.ndarray:
-    """The UTF-8 bytes of all the cells of ``texts``, back to back (no copy for TEXT)."""
-    if texts.type != _TEXT:
-        texts = texts.cast(_TEXT)
-    _, offsets, data = texts.buffers()
-    if data is None or not len(texts):
-        return np.zeros(0, dtype=np.uint8)
-    at = np.frombuffer(offsets, dtype=np.int64, count=len(texts) + 1, offset=texts.offset * 8)
-    return np.frombuffer(data, dtype=np.uint8)[at[0] : at[-1]]
 
 
 @dataclass(frozen=True, slots=True)
