@@ -68,6 +68,13 @@ def check_csrf(settings: Settings, value: object) -> None:
         raise web.HTTPForbidden(text="refused: the form's security token is missing or wrong")
 
 
+def refuse_while_sending(settings: Settings) -> None:
+    """409 while a run is sending: one send at a time, with a link to the one under way."""
+    busy = settings.sender.busy()
+    if busy is not None:
+        raise web.HTTPConflict(text=f"a run is already sending: /runs/{busy.run_id}")
+
+
 def one_line(status: int, message: str) -> web.Response:
     """An error page: one line, never a traceback."""
     line = message.splitlines()[0] if message else "error"

@@ -13,7 +13,7 @@ from aiohttp import web
 from importer.errors import ImporterError
 from importer.pipeline import PastRun, SendOptions, past_run, past_runs, rerun_endpoint
 from importer.record import REPORT_FILE, RUN_FILE
-from importer.web._app import SETTINGS, Settings, check_csrf, render
+from importer.web._app import SETTINGS, Settings, check_csrf, refuse_while_sending, render
 
 NAME_FILE = "original-name.txt"  # beside an upload: the name it had on the user's machine
 _UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f]")
@@ -149,9 +149,7 @@ async def send_rest(request: web.Request) -> web.Response:
     check_csrf(settings, form.get("csrf"))
     if not (run_dir / RUN_FILE).is_file():
         raise web.HTTPNotFound(text="no run to finish here")
-    busy = settings.sender.busy()
-    if busy is not None:
-        raise web.HTTPConflict(text=f"a run is already sending: /runs/{busy.run_id}")
+    refuse_while_sending(settings)
     if form.get("confirm") != "yes":
         raise web.HTTPBadRequest(text="tick the confirmation to send")
     endpoint = str(form.get("endpoint", "")).strip()

@@ -40,7 +40,7 @@ from importer.record import (
     read_run_info,
 )
 from importer.suggest import render_mapping, suggest_mapping
-from importer.web._app import SETTINGS, Settings, check_csrf, render
+from importer.web._app import SETTINGS, Settings, check_csrf, refuse_while_sending, render
 from importer.web._history import remember_name
 from importer.web._mapping_form import (
     DATE_ORDERS,
@@ -598,9 +598,7 @@ async def send(request: web.Request) -> web.Response:
     settings = _settings(request)
     folder = _upload_dir(request)
     form = await _form(request)
-    busy = settings.sender.busy()
-    if busy is not None:
-        raise web.HTTPConflict(text=f"a run is already sending: /runs/{busy.run_id}")
+    refuse_while_sending(settings)
     if form.get("confirm") != "yes":
         raise web.HTTPBadRequest(text="tick the confirmation to send")
     mapping_path = folder / MAPPING_FILE
@@ -720,9 +718,7 @@ async def send_again(request: web.Request) -> web.Response:
     settings = _settings(request)
     run_dir = _run_dir(request)
     form = await _form(request)
-    busy = settings.sender.busy()
-    if busy is not None:
-        raise web.HTTPConflict(text=f"a run is already sending: /runs/{busy.run_id}")
+    refuse_while_sending(settings)
     if not (run_dir / RUN_FILE).is_file():
         raise web.HTTPNotFound(text="no run to send again here")
     token = str(form.get("token", "")) or _run_token(settings, run_dir)
