@@ -9,6 +9,7 @@ A front end watches a job through a ``Progress``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,28 +146,16 @@ def import_job(
 ) -> Job:
     """A job that maps columns to a Trackdrive body with the mapping file."""
 
-    def make_builder(table: Table) -> Builder:
+    def make_builder(table: Table, bodies: bool = True) -> Builder:
         plan = bind(mapping, table, token)
-        return lambda chunk: build_rows(chunk, plan)
+        return lambda chunk: build_rows(chunk, plan, bodies=bodies)
 
     # Which fallback column gave a value is said in a trailing results column, "note".
     fallbacks = any(s.fallbacks for s in (*mapping.fields, *mapping.data))
     extra = ("note",) if fallbacks else ()
-
-    def make_key_builder(table: Table) -> Builder:
-        plan = bind(mapping, table, token)
-        return lambda chunk: build_rows(chunk, plan, bodies=False)
-
+    keys_only = functools.partial(make_builder, bodies=False)
     return Job(
-        command,
-        source,
-        mapping,
-        token,
-        window,
-        make_builder,
-        mapping.duplicates,
-        extra,
-        make_key_builder,
+        command, source, mapping, token, window, make_builder, mapping.duplicates, extra, keys_only
     )
 
 
