@@ -28,6 +28,7 @@ from importer.clean._columns import (
     lit,
     matches,
     quoted_text,
+    text_array,
     to_mask,
     warn_where,
 )
@@ -327,9 +328,8 @@ def normalize_times(
 
 def dates_without_time(s: pd.Series) -> np.ndarray:
     """Which cells of ``s`` give a date but no time of day (``2026-12-13``, ``12/13/26``)."""
-    codes, uniques = pd.factorize(s.astype("str").fillna("").array)
-    distinct = pa.array(np.asarray(uniques, dtype=object), TEXT_TYPE)
-    return matches(_tidy(distinct), _DATE_ONLY)[codes] if len(codes) else np.zeros(0, bool)
+    encoded = pc.dictionary_encode(text_array(s))  # as by_distinct: per distinct cell
+    return matches(_tidy(encoded.dictionary), _DATE_ONLY)[encoded.indices.to_numpy()]
 
 
 def parse_time(text: str, timezone: str, date_order: str = "MDY") -> datetime:
