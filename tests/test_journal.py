@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import resource
@@ -101,6 +102,45 @@ def test_an_outcome_is_on_disk_as_soon_as_it_is_recorded(tmp_path: Path, journal
     journal.finished(Outcome(3, "success", attempts=1))
     # Not closed: another reader (a rerun after kill -9) sees the start and the outcome.
     assert Journal(tmp_path).state() == ({3: Outcome(3, "success", attempts=1)}, set())
+
+
+async def test_in_the_senders_loop_a_turns_outcomes_are_on_disk_at_the_next_turn(
+    tmp_path: Path, journal: Journal
+) -> None:
+    journal.open("run")
+    journal.flush_each_turn(asyncio.get_running_loop())
+    journal.started(3, 1)
+    journal.finished(Outcome(3, "success", attempts=1))
+    journal.finished(Outcome(4, "failed", attempts=1, error="HTTP 422"))
+    assert Journal(tmp_path).state() == ({}, set())  # still this turn: not flushed yet
+    await asyncio.sleep(0)  # the next turn begins with one flush of both
+    assert Journal(tmp_path).state() == (
+        {
+            3: Outcome(3, "success", attempts=1),
+            4: Outcome(4, "failed", attempts=1, error="HTTP 422"),
+        },
+        set(),
+    )
+    journal.finished(Outcome(5, "success", attempts=1))
+    journal.flush_each_turn(None)  # back to one flush per outcome, with what is pending
+    assert 5 in Journal(tmp_path).state()[0]
+    journal.finished(Outcome(6, "success", attempts=1))
+    assert 6 in Journal(tmp_path).state()[0]
+
+
+async def test_a_flush_that_fails_at_the_next_turn_stops_the_next_outcome(
+    tmp_path: Path,
+) -> None:
+    journal = Journal(tmp_path)
+    journal.open("run")
+    journal.flush_each_turn(asyncio.get_running_loop())
+    with full_disk((tmp_path / JOURNAL_FILE).stat().st_size + 100):
+        journal.finished(Outcome(1, "success", f"fp:+1303555{1:04d}", 200, 1, error="x" * 200))
+        await asyncio.sleep(0)  # the flush fails in a loop callback, where nobody hears it…
+        with pytest.raises(AbortError, match="cannot record what was sent"):
+            journal.finished(Outcome(2, "success"))  # …so the next outcome raises it
+    journal.close()
+    assert Journal(tmp_path).state() == ({}, set())
 
 
 def test_reopening_appends_and_counts_the_runs(tmp_path: Path) -> None:

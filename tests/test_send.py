@@ -12,6 +12,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Iterator
@@ -1289,3 +1290,24 @@ def test_unusable_settings_are_refused(overrides: dict[str, Any], message: str) 
     with pytest.raises(ConfigError) as info:
         SendSettings(**values)
     assert str(info.value).startswith(message)
+
+
+# -- the event loop ----------------------------------------------------------------------------
+
+
+def test_sending_runs_on_uvloop_where_it_is_installed_else_on_asyncios_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    uvloop = pytest.importorskip("uvloop")  # a dependency everywhere but Windows
+    loop = pool.new_event_loop()
+    try:
+        assert isinstance(loop, uvloop.Loop)
+    finally:
+        loop.close()
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # as on a platform without it
+    loop = pool.new_event_loop()
+    try:
+        assert not isinstance(loop, uvloop.Loop)
+        assert loop.run_until_complete(asyncio.sleep(0, result="ran")) == "ran"
+    finally:
+        loop.close()

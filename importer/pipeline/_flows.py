@@ -41,6 +41,7 @@ from importer.config import (
     token_fingerprint,
 )
 from importer.errors import ConfigError, ImporterError, Setting, mention
+from importer.pipeline._ahead import ahead
 from importer.pipeline._jobs import (
     FirstPass,
     Job,
@@ -185,7 +186,9 @@ def _requests(
     for outcome in done.values():
         if outcome.status == RowStatus.SUCCESS.value and outcome.key:
             last_success[outcome.key] = max(outcome.row, last_success.get(outcome.key, 0))
-    for item in built_chunks(job):
+    # Chunks are read and validated a chunk ahead, in a thread of their own: the event loop's
+    # thread only walks the built rows.
+    for item in ahead(built_chunks(job), "leadimport-build"):
         first_pass.keep(item)
         rows = item[2]
         status = rows["status"]
@@ -257,11 +260,13 @@ async def _send(
                 installed.append(sig)
             except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
                 pass
-    from importer.send import send_rows  # aiohttp loads here, not for a validate
+    from importer.send import send_rows
 
+    recorder.journal.flush_each_turn(loop)
     try:
         return await send_rows(requests, settings, recorder, stop=stop)
     finally:
+        recorder.journal.flush_each_turn(None)
         for sig in installed:
             loop.remove_signal_handler(sig)
         if switch is not None:
@@ -305,15 +310,18 @@ def _execute(
         try:
             recorder = Recorder(journal, progress, ledger, run_dir)
             first_pass = FirstPass()
-            report = asyncio.run(
-                _send(
-                    _requests(job, done, recorder, first_pass),
-                    settings,
-                    recorder,
-                    handle_signals,
-                    switch,
+            from importer.send import new_event_loop  # aiohttp loads here, not for a validate
+
+            with asyncio.Runner(loop_factory=new_event_loop) as runner:
+                report = runner.run(
+                    _send(
+                        _requests(job, done, recorder, first_pass),
+                        settings,
+                        recorder,
+                        handle_signals,
+                        switch,
+                    )
                 )
-            )
         finally:
             journal.close()
             if ledger is not None:

@@ -1,8 +1,13 @@
 """The run folder's durable memory: ``run.json`` (what was run) and ``journal.jsonl``.
 
 The journal is an append-only file of JSON lines, one per event, flushed to the operating
-system as each event happens, so a run killed with ``kill -9`` loses nothing it recorded;
-an ``fsync`` at most every second bounds what a power loss can take. A torn last line
+system as each outcome is recorded, so a run killed with ``kill -9`` loses nothing it
+recorded; an ``fsync`` at most every second bounds what a power loss can take. While the
+sender's event loop runs (``flush_each_turn``), the outcomes of one turn of the loop are
+flushed together, first thing in its next turn, before any further answer is read: one
+system call for the dozen answers a turn handles, not one each. A kill between the two
+finds those rows' ``start`` on disk, as it does for every request still in flight: the
+results say they may have reached Trackdrive, and rerun sends them again. A torn last line
 (power loss mid-write) is ignored on reading. SQLite would also do, but a flushed append
 costs a few microseconds where a commit costs tens, and the sender records two events per
 request on its hot path.
@@ -25,6 +30,7 @@ event's ``endpoint`` (where that run's requests went, recorded before its first 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import json
@@ -69,6 +75,9 @@ class Journal:
         self.path = run_dir / JOURNAL_FILE
         self._file: BinaryIO | None = None
         self._last_sync = 0.0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._flush_due = False
+        self._flush_error: OSError | None = None
 
     def open(self, command: str, **facts: Any) -> None:
         """Open for appending and record that a run (or rerun) starts, with ``facts``.
@@ -99,19 +108,45 @@ class Journal:
 
     def close(self) -> None:
         """Flush, fsync and close."""
+        self._loop = None
         if self._file is not None:
             self.sync()
             self._file.close()
             self._file = None
 
+    def flush_each_turn(self, loop: asyncio.AbstractEventLoop | None) -> None:
+        """Flush outcomes once per turn of ``loop`` (None: at once, each, as by default).
+
+        Called from inside the running loop; undone (with a flush) before the loop closes.
+        """
+        if loop is None and self._loop is not None:
+            self._loop = None
+            self._flush_turn()
+        self._loop = loop
+
+    def _flush_turn(self) -> None:
+        self._flush_due = False
+        if self._file is not None:
+            try:
+                self._file.flush()
+            except OSError as exc:
+                # Raised by the next event recorded (a loop callback cannot stop the sender).
+                self._flush_error = exc
+
     def _write(self, event: dict[str, Any], *, flush: bool = True, prefix: bytes = b"") -> None:
         file = self._file
         assert file is not None, "journal not open"
+        if self._flush_error is not None:
+            self._failed(self._flush_error)
         event["t"] = round(time.time(), 3)
         try:
             file.write(prefix + _dumps(event) + b"\n")
             if flush:
-                file.flush()
+                if self._loop is None:
+                    file.flush()
+                elif not self._flush_due:
+                    self._flush_due = True
+                    self._loop.call_soon(self._flush_turn)
         except OSError as exc:
             self._failed(exc)
         if time.monotonic() - self._last_sync >= _FSYNC_EVERY_S:
@@ -120,6 +155,8 @@ class Journal:
     def sync(self) -> None:
         """Force what was written to disk."""
         if self._file is not None:
+            if self._flush_error is not None:
+                self._failed(self._flush_error)
             try:
                 self._file.flush()
                 os.fsync(self._file.fileno())

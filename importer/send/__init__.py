@@ -25,7 +25,7 @@ if TYPE_CHECKING:
         open_session,
         trusted_context,
     )
-    from importer.send._pool import is_loopback, send_rows
+    from importer.send._pool import is_loopback, new_event_loop, send_rows
     from importer.send._responses import parse_response
 
 # These modules import aiohttp (~20 MB and ~0.2 s): they load when one of their names is
@@ -37,6 +37,7 @@ _LAZY = {
     "open_session": "_network",
     "trusted_context": "_network",
     "is_loopback": "_pool",
+    "new_event_loop": "_pool",
     "send_rows": "_pool",
     "parse_response": "_responses",
 }
@@ -64,6 +65,7 @@ __all__ = [
     "find_route",
     "is_loopback",
     "masked_proxy",
+    "new_event_loop",
     "open_session",
     "parse_response",
     "send_rows",

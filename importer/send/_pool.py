@@ -75,6 +75,19 @@ MAX_PARKED = 4096
 _MAX_URL_CACHE = 256
 
 
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """The event loop to send on: uvloop's where it is installed, else asyncio's own.
+
+    uvloop (libuv underneath) takes about a fifth off the client's CPU per request, which is
+    what bounds sending to a fast endpoint; asyncio's loop behaves the same, only slower.
+    """
+    try:
+        import uvloop
+    except ImportError:  # not built for this platform (Windows)
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
 async def send_rows(
     requests: Iterable[Request],
     settings: SendSettings,
