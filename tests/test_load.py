@@ -580,6 +580,32 @@ def test_chunks_give_the_same_rows_as_one_read(
     assert set(problems) == long and long
 
 
+@pytest.mark.parametrize(("size", "first"), [(1000, 7), (1000, 1), (100, 250), (1000, 1000)])
+def test_a_smaller_first_chunk_then_full_ones_give_the_same_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: int, first: int
+) -> None:
+    path = _messy_file(tmp_path / "leads.csv", 3000)
+    headers, expected, blank, long = csv_oracle(path, "utf-8", ",")
+    monkeypatch.setattr(csv_reader, "BLOCK_SIZE", 4096)
+    table = open_table(path)
+    chunks = list(table.chunks(size, first=first))
+    # The first chunk holds at most `first` rows (or `size`, whichever is smaller), the
+    # others at most `size` (blank rows are left out after the cut), and they do get bigger.
+    assert 0 < len(chunks[0].frame) <= min(first, size)
+    assert all(0 < len(c.frame) <= size for c in chunks[1:])
+    if first < size:
+        assert max(len(c.frame) for c in chunks[1:]) > first
+    frame = pd.concat([c.frame for c in chunks])
+    assert rows_of(frame) == expected
+    assert table.blank_rows == blank
+    assert {r for c in chunks for r in c.problems} == long
+
+
+def test_a_first_chunk_size_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="chunk size must be at least 1, not 0"):
+        next(open_table(SAMPLES / "duplicates.csv").chunks(10, first=0))
+
+
 def test_chunks_can_only_be_read_once() -> None:
     table = open_table(SAMPLES / "duplicates.csv")
     read_all(table)

@@ -26,6 +26,9 @@ from importer.read import Chunk, Table, find_column, last_row, open_table
 from importer.suggest import suggest_mapping
 
 CHUNK_ROWS = 16_000  # a chunk is read, one built and one written at once: peak RSS under 300 MB
+# The first chunk is smaller: `run` sends nothing before it is built, and the next ones are
+# built while it is sent.
+FIRST_CHUNK_ROWS = 2_000
 
 
 class Progress(Protocol):
@@ -161,7 +164,7 @@ def import_job(
 
 def _windowed(table: Table, window: Window) -> Iterator[Chunk]:
     taken = 0
-    for chunk in table.chunks(CHUNK_ROWS):
+    for chunk in table.chunks(CHUNK_ROWS, first=FIRST_CHUNK_ROWS):
         frame = chunk.frame
         if window.start_row is not None:
             frame = frame[frame.index >= window.start_row]

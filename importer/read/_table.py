@@ -103,13 +103,18 @@ class Table:
     def __repr__(self) -> str:
         return f"Table({str(self.path)!r}, format={self.format!r}, columns={len(self.columns)})"
 
-    def chunks(self, size: int = 50_000) -> Iterator[Chunk]:
-        """Stream the data rows, at most ``size`` per chunk, blank rows left out; call once."""
+    def chunks(self, size: int = 50_000, first: int | None = None) -> Iterator[Chunk]:
+        """Stream the data rows, at most ``size`` per chunk, blank rows left out; call once.
+
+        ``first``: the first chunk's size, when smaller (what comes first is ready sooner).
+        """
         if self._started:
             raise RuntimeError("Table.chunks() can be called only once")
-        if size < 1:
-            raise ValueError(f"chunk size must be at least 1, not {size}")
+        for n in (size, size if first is None else first):
+            if n < 1:
+                raise ValueError(f"chunk size must be at least 1, not {n}")
         self._started = True
+        full, size = size, min(size, first or size)
         tables: list[pa.Table] = []
         numbers: list[np.ndarray] = []
         problems: dict[int, str] = {}
@@ -125,6 +130,7 @@ class Table:
                 tables, numbers, count = [table.slice(size)], [nums[size:]], count - size
                 if chunk is not None:
                     yield chunk
+                    size = full
         if count:
             chunk = self._chunk(pa.concat_tables(tables), np.concatenate(numbers), problems)
             if chunk is not None:

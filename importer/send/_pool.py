@@ -107,6 +107,9 @@ async def send_rows(
         "sending to",
         limit=settings.concurrency,
         timeout=aiohttp.ClientTimeout(total=settings.timeout_s),
+        # No cookies: the endpoint is an API called with a token, and a cookie jar is work on
+        # every request and answer (matching it to the URL, storing what comes back).
+        cookie_jar=aiohttp.DummyCookieJar(),
         # Content-Type too: every request is a JSON POST, and a per-request header had
         # aiohttp merge two header sets on each one.
         headers={
@@ -333,8 +336,11 @@ class _Sender:
                 async with self._session.post(url, data=data, allow_redirects=False) as response:
                     status = response.status
                     reason = response.reason or ""
-                    header = response.headers.get("Retry-After")
-                    location = response.headers.get("Location", "")
+                    if 200 <= status < 300:  # the usual answer needs no header
+                        header, location = None, ""
+                    else:
+                        header = response.headers.get("Retry-After")
+                        location = response.headers.get("Location", "")
                     body = await read_answer(response)
             except (TimeoutError, aiohttp.ClientError) as exc:
                 status = None
