@@ -43,6 +43,7 @@ def test_the_default_ledger_lives_in_the_output_folder() -> None:
 )
 def test_body_hash_is_the_sha256_of_the_utf8_body(payload: str, digest: str) -> None:
     assert body_hash(payload) == digest
+    assert body_hash(payload.encode("utf-8")) == digest  # the bytes the sender sends
 
 
 # -- the ledger --------------------------------------------------------------------------------

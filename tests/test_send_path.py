@@ -87,7 +87,8 @@ def reference_requests(
                 changed.add(key)
             recorder.pending[row] = (key, digest)
             row_token = str(tokens.iloc[i]) if tokens is not None else (job.token or "")
-            yield Request(row=row, key=str(key), body=str(payload), token=row_token)
+            # The same body, as the UTF-8 bytes the pipeline now hands the sender.
+            yield Request(row=row, key=str(key), body=str(payload).encode(), token=row_token)
     first_pass.complete = True
 
 

@@ -27,9 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 from yarl import URL
 
-from importer.clean import RescheduleSpec, RowStatus
+from importer.clean import RescheduleSpec, RowStatus, text_array
 from importer.config import (
     DEFAULT_MAX_CONSECUTIVE_FAILURES,
     DEFAULT_MAX_RETRY_WAIT_S,
@@ -218,24 +219,26 @@ def _requests(
                         continue
                 changed.add(key)
             recorder.pending[row] = (key, digest)
-            yield Request(row=row, key=str(key), body=str(payload), token=row_token)
+            yield Request(row, key, payload, row_token)
     first_pass.complete = True
 
 
 def _as_lists(
     valid: pd.DataFrame, token_column: str | None, token: str
-) -> Iterator[tuple[int, str, str, str]]:
+) -> Iterator[tuple[int, str, bytes, str]]:
     """Each valid row's number, key, body and token, taken from its columns a block at a time.
 
     Walking the Arrow-backed Series row by row took ~6 % of the sending process's CPU;
     tolist() gives the same values at a fraction of it. A block, not the whole chunk: a
-    chunk's bodies as Python strings would be ~10 MB more at the memory peak.
+    chunk's bodies as Python strings would be ~10 MB more at the memory peak. Bodies come
+    out as the bytes that are sent (the same cost as str, and none to encode them later).
     """
     for start in range(0, len(valid), _BLOCK_ROWS):
         block = valid.iloc[start : start + _BLOCK_ROWS]
         rows = block.index.tolist()
         tokens = [str(t) for t in block["token"].tolist()] if token_column else [token] * len(rows)
-        yield from zip(rows, block["key"].tolist(), block["payload"].tolist(), tokens, strict=True)
+        bodies = text_array(block["payload"]).cast(pa.large_binary()).to_pylist()
+        yield from zip(rows, block["key"].tolist(), bodies, tokens, strict=True)
 
 
 _BLOCK_ROWS = 1024

@@ -30,9 +30,10 @@ DEFAULT_LEDGER = Path("output") / "ledger.sqlite"
 _COMMIT_EVERY_S = 0.5
 
 
-def body_hash(payload: str) -> str:
-    """The hash the ledger keeps for a JSON body."""
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+def body_hash(payload: str | bytes) -> str:
+    """The hash the ledger keeps for a JSON body (as text, or as the UTF-8 bytes sent)."""
+    data = payload.encode("utf-8") if isinstance(payload, str) else payload
+    return hashlib.sha256(data).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
