@@ -128,6 +128,38 @@ async def test_in_the_senders_loop_a_turns_outcomes_are_on_disk_at_the_next_turn
     assert 6 in Journal(tmp_path).state()[0]
 
 
+async def test_a_turns_events_are_the_lines_each_would_have_been_alone(tmp_path: Path) -> None:
+    alone, per_turn = Journal(tmp_path / "alone"), Journal(tmp_path / "turn")
+    for journal in (alone, per_turn):
+        journal.path.parent.mkdir()
+        journal.open("run", rate=0)
+    per_turn.flush_each_turn(asyncio.get_running_loop())
+    for journal in (alone, per_turn):
+        journal.started(3, 1)
+        journal.retried(3, 1, 503, 12.5, 0.25)
+        journal.started(3, 2)
+        journal.done(3, "success", "fp:+13035550100", 200, 2, "", "7", "+18005550100", ms=8.1)
+        journal.finished(Outcome(4, "failed", http_status=422, attempts=1, error='HTTP 422: "é"'))
+    await asyncio.sleep(0)
+    assert lines(per_turn.path.parent) == lines(alone.path.parent)
+    assert len(lines(alone.path.parent)) == 6
+    for journal in (alone, per_turn):
+        journal.close()
+
+
+async def test_a_turn_with_thousands_of_events_writes_them_as_they_pile_up(
+    tmp_path: Path, journal: Journal
+) -> None:
+    journal.open("run")
+    journal.flush_each_turn(asyncio.get_running_loop())
+    for row in range(2, 5002):  # a stop reports every row left, all in one turn
+        journal.finished(Outcome(row, "not_sent", error="not sent: interrupted"))
+    written = len((tmp_path / JOURNAL_FILE).read_bytes().splitlines())
+    assert 4096 <= written < 5001  # not all held in memory until the turn ends
+    await asyncio.sleep(0)
+    assert sorted(Journal(tmp_path).state()[0]) == list(range(2, 5002))
+
+
 async def test_a_flush_that_fails_at_the_next_turn_stops_the_next_outcome(
     tmp_path: Path,
 ) -> None:

@@ -3,9 +3,10 @@
 The journal is an append-only file of JSON lines, one per event, flushed to the operating
 system as each outcome is recorded, so a run killed with ``kill -9`` loses nothing it
 recorded; an ``fsync`` at most every second bounds what a power loss can take. While the
-sender's event loop runs (``flush_each_turn``), the outcomes of one turn of the loop are
-flushed together, first thing in its next turn, before any further answer is read: one
-system call for the dozen answers a turn handles, not one each. A kill between the two
+sender's event loop runs (``flush_each_turn``), the events of one turn of the loop are
+written together, first thing in its next turn, before any further answer is read: one
+system call for the dozen answers a turn handles, not one each, and the lines formatted
+in one go rather than between requests (the sender's hot path). A kill between the two
 finds those rows' ``start`` on disk, as it does for every request still in flight: the
 results say they may have reached Trackdrive, and rerun sends them again. A torn last line
 (power loss mid-write) is ignored on reading. SQLite would also do, but a flushed append
@@ -76,8 +77,10 @@ class Journal:
         self._file: BinaryIO | None = None
         self._last_sync = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._flush_due = False
-        self._flush_error: OSError | None = None
+        # Events of this turn of the loop, to write at the next: (_START, row, attempt, t),
+        # (_DONE, t, done's arguments…) or (_EVENT, event) for any other, in their order.
+        self._pending: list[tuple[Any, ...]] = []
+        self._failed_at_turn: AbortError | None = None  # raised by the next call
 
     def open(self, command: str, **facts: Any) -> None:
         """Open for appending and record that a run (or rerun) starts, with ``facts``.
@@ -115,38 +118,77 @@ class Journal:
             self._file = None
 
     def flush_each_turn(self, loop: asyncio.AbstractEventLoop | None) -> None:
-        """Flush outcomes once per turn of ``loop`` (None: at once, each, as by default).
+        """Write events once per turn of ``loop`` (None: each at once, as by default).
 
-        Called from inside the running loop; undone (with a flush) before the loop closes.
+        Called from inside the running loop; undone (which writes what waits) before the
+        loop closes.
         """
-        if loop is None and self._loop is not None:
-            self._loop = None
-            self._flush_turn()
+        if loop is None:
+            self._write_pending()
         self._loop = loop
 
+    def _queue(self, item: tuple[Any, ...]) -> None:
+        """Keep an event for the next turn of the loop (its first one schedules the write)."""
+        self._raise_failed_turn()
+        if self._file is None:
+            raise AssertionError("journal not open")
+        pending = self._pending
+        pending.append(item)
+        if len(pending) == 1:
+            assert self._loop is not None
+            self._loop.call_soon(self._flush_turn)
+        elif len(pending) >= _MAX_PENDING:  # a stop reports every row left in one turn
+            self._write_pending()
+
     def _flush_turn(self) -> None:
-        self._flush_due = False
-        if self._file is not None:
-            try:
-                self._file.flush()
-            except OSError as exc:
-                # Raised by the next event recorded (a loop callback cannot stop the sender).
-                self._flush_error = exc
+        try:
+            self._write_pending()
+        except AbortError as error:  # a loop callback cannot stop the sender: the next
+            self._failed_at_turn = error  # event recorded (or closing) raises it
+
+    def _raise_failed_turn(self) -> None:
+        error, self._failed_at_turn = self._failed_at_turn, None
+        if error is not None:
+            raise error
+
+    def _write_pending(self) -> None:
+        """Format and write the events waiting for this turn, then flush them."""
+        pending, self._pending = self._pending, []
+        file = self._file
+        if not pending or file is None:
+            return
+        lines = []
+        for item in pending:
+            kind = item[0]
+            if kind is _START:
+                lines.append(_START_LINE % (item[1], item[2], round(item[3], 3)))
+                continue
+            if kind is _DONE:
+                event = _done_event(*item[2:])
+                event["t"] = round(item[1], 3)
+            else:
+                event = item[1]
+            lines.append(_dumps(event) + b"\n")
+        try:
+            file.write(b"".join(lines))
+            file.flush()
+        except OSError as exc:
+            self._failed(exc)
+        if time.monotonic() - self._last_sync >= _FSYNC_EVERY_S:
+            self.sync()
 
     def _write(self, event: dict[str, Any], *, flush: bool = True, prefix: bytes = b"") -> None:
+        if self._loop is not None and not prefix:
+            event["t"] = _now()
+            self._queue((_EVENT, event))
+            return
         file = self._file
         assert file is not None, "journal not open"
-        if self._flush_error is not None:
-            self._failed(self._flush_error)
         event["t"] = _now()
         try:
             file.write(prefix + _dumps(event) + b"\n")
             if flush:
-                if self._loop is None:
-                    file.flush()
-                elif not self._flush_due:
-                    self._flush_due = True
-                    self._loop.call_soon(self._flush_turn)
+                file.flush()
         except OSError as exc:
             self._failed(exc)
         if time.monotonic() - self._last_sync >= _FSYNC_EVERY_S:
@@ -154,9 +196,10 @@ class Journal:
 
     def sync(self) -> None:
         """Force what was written to disk."""
+        self._raise_failed_turn()
         if self._file is not None:
-            if self._flush_error is not None:
-                self._failed(self._flush_error)
+            if self._pending:
+                self._write_pending()
             try:
                 self._file.flush()
                 os.fsync(self._file.fileno())
@@ -181,12 +224,13 @@ class Journal:
         Not flushed on its own (the next outcome flushes it): a start lost in a crash only
         turns "in flight" into "not sent", and both are sent again by rerun.
         """
-        # Formatted directly: the sender's hot path, where the dict and orjson cost more than
-        # the line itself. The same line as _write's (%a of a float is its repr, as orjson's).
+        if self._loop is not None:
+            self._queue((_START, row, attempt, time.time()))
+            return
         file = self._file
         assert file is not None, "journal not open"
         try:
-            file.write(b'{"e":"start","row":%d,"attempt":%d,"t":%a}\n' % (row, attempt, _now()))
+            file.write(_START_LINE % (row, attempt, _now()))
         except OSError as exc:
             self._failed(exc)
 
@@ -227,23 +271,12 @@ class Journal:
         per row. The arguments are ``Outcome``'s fields, in its order; an empty one is left
         out of the line (``state`` reads a missing one as its default), as ``finished`` always did.
         """
-        event: dict[str, Any] = {"e": "done", "row": row, "status": status}
-        if key:
-            event["key"] = key
-        if http_status is not None:
-            event["http_status"] = http_status
-        event["attempts"] = attempts  # 0 too, as ever
-        if error:
-            event["error"] = error
-        if lead_id:
-            event["lead_id"] = lead_id
-        if trackdrive_number_plain:
-            event["trackdrive_number_plain"] = trackdrive_number_plain
-        if sms_number_plain:
-            event["sms_number_plain"] = sms_number_plain
-        if ms is not None:
-            event["ms"] = ms
-        self._write(event)
+        args = (row, status, key, http_status, attempts, error, lead_id)
+        numbers = (trackdrive_number_plain, sms_number_plain, ms)
+        if self._loop is not None:  # the line is made at the next turn, with the others
+            self._queue((_DONE, time.time(), *args, *numbers))
+        else:
+            self._write(_done_event(*args, *numbers))
 
     def events(self) -> Iterator[dict[str, Any]]:
         """Every well-formed event, oldest first."""
@@ -289,6 +322,42 @@ class Journal:
                 in_flight.discard(row)
                 outcomes[row] = Outcome(**{k: v for k, v in event.items() if k in fields})
         return outcomes, in_flight
+
+
+_START, _DONE, _EVENT = "start", "done", "event"
+_START_LINE = b'{"e":"start","row":%d,"attempt":%d,"t":%a}\n'  # as orjson would (%a: repr)
+_MAX_PENDING = 4096
+
+
+def _done_event(
+    row: int,
+    status: str,
+    key: str,
+    http_status: int | None,
+    attempts: int,
+    error: str,
+    lead_id: str,
+    trackdrive_number_plain: str,
+    sms_number_plain: str,
+    ms: float | None,
+) -> dict[str, Any]:
+    event: dict[str, Any] = {"e": "done", "row": row, "status": status}
+    if key:
+        event["key"] = key
+    if http_status is not None:
+        event["http_status"] = http_status
+    event["attempts"] = attempts  # 0 too, as ever
+    if error:
+        event["error"] = error
+    if lead_id:
+        event["lead_id"] = lead_id
+    if trackdrive_number_plain:
+        event["trackdrive_number_plain"] = trackdrive_number_plain
+    if sms_number_plain:
+        event["sms_number_plain"] = sms_number_plain
+    if ms is not None:
+        event["ms"] = ms
+    return event
 
 
 def _now() -> float:
