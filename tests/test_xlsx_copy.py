@@ -107,7 +107,7 @@ def test_the_cells_are_those_the_openpyxl_writer_wrote(tmp_path: Path) -> None:
     old = _openpyxl_cells(_write(tmp_path / "old", TRICKY, old=True))
     new = _openpyxl_cells(_write(tmp_path / "new", TRICKY, old=False))
     assert new == old
-    assert new[0] == ["failures"] and new[2] == len(HEADERS)  # the empty header cell kept
+    assert new[0] == ["failures"] and new[2] == len(HEADERS)
     header = [value for _, value, _ in new[3][0]]
     assert header == ["row", "error", None, "=Phone", "@Name", "last"]
     kinds = {(kind, data_type) for row in new[3][1:] for kind, _, data_type in row}
@@ -162,6 +162,8 @@ def test_a_noncharacter_no_longer_breaks_the_whole_workbook(tmp_path: Path) -> N
         ("😀" * 20_000, "😀" * 16_383),  # openpyxl kept 40,000 UTF-16 units: past Excel's limit
         ("x" + "😀" * 16_383, "x" + "😀" * 16_383),  # 32,767 units: whole
         ("xy" + "😀" * 16_383, "xy" + "😀" * 16_382),  # no pair cut in half
+        ("<r>" + "x" * 40_000 + "</r>", "<r>" + "x" * 32_764),  # no longer XML-like once cut
+        ("<r>" + "x" * 32_760 + "</r>", "<r>" + "x" * 32_760 + "</r>"),
     ],
 )
 def test_a_cell_past_excels_limit_is_cut_at_32767_utf16_units(
@@ -185,3 +187,17 @@ def test_a_failed_save_leaves_no_workbook_nor_tmp(tmp_path: Path) -> None:
     assert copy.finish() is False
     (tmp_path / "failures.xlsx.tmp").rmdir()
     assert list(tmp_path.iterdir()) == []  # nor XlsxWriter's temporary folder
+
+
+def test_an_empty_last_column_keeps_the_sheet_as_wide(tmp_path: Path) -> None:
+    # openpyxl wrote no element for an empty cell, not even in the header: a sheet whose
+    # last column is empty throughout is a column narrower, and stays so.
+    dims = []
+    for name in ("old", "new"):
+        (tmp_path / name).mkdir()
+        copy = XlsxCopy(tmp_path / name / "failures.xlsx", ["row", "error", ""])
+        copy.append([[2, "bad phone", ""], [3, "bad phone", None]])
+        assert old_finish(copy) if name == "old" else copy.finish()
+        dims.append(_openpyxl_cells(tmp_path / name / "failures.xlsx"))
+    assert dims[1] == dims[0]
+    assert dims[1][2] == 2

@@ -21,10 +21,10 @@ from typing import IO, TYPE_CHECKING
 import orjson
 
 if TYPE_CHECKING:
-    from xlsxwriter.format import Format
     from xlsxwriter.worksheet import Worksheet
 
 EXCEL_MAX_ROWS = 1_048_575  # data rows below the header
+EXCEL_MAX_UNITS = 32_767  # UTF-16 code units in a cell
 # Characters XML 1.0, hence an xlsx, cannot hold (XlsxWriter would write most of them as
 # _xHHHH_ escapes, which openpyxl and calamine do not all read back).
 _ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -109,8 +109,7 @@ class XlsxCopy:
                     },
                 )
                 sheet = book.add_worksheet(self.path.stem)
-                blank = book.add_format()  # an empty header cell is kept, as openpyxl did
-                ok = _write_row(sheet, 0, self.headers, blank)
+                ok = _write_row(sheet, 0, self.headers)
                 if self._spool is not None:
                     self._spool.seek(0)
                     for r, line in enumerate(self._spool, start=1):
@@ -134,18 +133,11 @@ def _plain(value: object) -> object:
     return str(value)
 
 
-def _write_row(
-    sheet: Worksheet, r: int, values: Sequence[object], blank: Format | None = None
-) -> bool:
-    """Write one row's cells as their types; False when one did not fit in the sheet.
-
-    ``blank`` marks the empty cells to keep (the header's: the sheet is as wide as it).
-    """
+def _write_row(sheet: Worksheet, r: int, values: Sequence[object]) -> bool:
+    """Write one row's cells as their types; False when one did not fit in the sheet."""
     ok = True
     for c, value in enumerate(values):
-        if value is None or value == "":
-            if blank is not None:
-                ok = sheet.write_blank(r, c, None, blank) != -1 and ok
+        if value is None or value == "":  # no cell at all, as openpyxl wrote it
             continue
         if isinstance(value, bool):
             got = sheet.write_boolean(r, c, value)
@@ -153,13 +145,16 @@ def _write_row(
             got = sheet.write_number(r, c, value)
         else:
             text = _ILLEGAL.sub("\ufffd", str(value))
+            if len(text) > EXCEL_MAX_UNITS // 2:
+                # Excel holds 32,767 UTF-16 units a cell: cut there (a pair left whole), as
+                # openpyxl cut at 32,767 characters; the CSV beside it holds the whole cell.
+                units = text.encode("utf-16-le")[: 2 * EXCEL_MAX_UNITS]
+                text = units.decode("utf-16-le", "ignore")
             if text.startswith("<r>") and text.endswith("</r>"):
                 # XlsxWriter takes such a string for rich-text XML and writes it unescaped:
                 # as plain runs (it wants three at least) it is escaped and reads back whole.
                 got = sheet.write_rich_string(r, c, text[:1], text[1:2], text[2:])
             else:
-                # Past 32,767 UTF-16 units (Excel's limit) it is cut there and says -2:
-                # the CSV beside it holds the whole cell.
                 got = sheet.write_string(r, c, text)
         ok = got != -1 and ok
     return ok
