@@ -18,9 +18,10 @@ import orjson
 import pytest
 from python_calamine import CalamineWorkbook
 
-from importer.record._xlsx import _ILLEGAL, XlsxCopy
+from importer.record._xlsx import XlsxCopy
 
-OLD_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")  # before U+FFFE and U+FFFF
+OLD_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")  # what openpyxl was spared
+ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")  # not in XML 1.0
 
 HEADERS = ["row", "error", "", "=Phone", "@Name", "last"]
 
@@ -122,7 +123,7 @@ def _as_read(value: object) -> object:
     if value is None:
         return ""
     if isinstance(value, bool) or not isinstance(value, int):
-        text = value if isinstance(value, bool) else _ILLEGAL.sub("\ufffd", str(value))
+        text = value if isinstance(value, bool) else ILLEGAL.sub("\ufffd", str(value))
         if isinstance(text, str):  # at most 32,767 UTF-16 units, no pair cut in half
             return text.encode("utf-16-le")[: 2 * 32_767].decode("utf-16-le", "ignore")
         return text
