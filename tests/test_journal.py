@@ -403,6 +403,7 @@ def record_two_runs(run_dir: Path) -> None:
         b"\n\n   \n",  # blank lines
         b'{"e":"done","row":5,"status":"a"}{"e":"done","row":6,"status":"b"}\n',
         b'{"e":"done","row":5,"status":"a"}\r{"e":"done","row":6,"status":"b"}\n',
+        b'\n{"e":"done","row":5,"status":"a"}{"e":"done","row":6,"status":"b"}\n',  # as many
         b'\xef\xbb\xbf{"e":"done","row":5,"status":"bom"}\n',
         b'{"e":"done","row":5,"status":"\xff"}\n',  # not UTF-8
         b'{"e":"done","row":5,"status":"x","ms":NaN}\n',

@@ -444,8 +444,6 @@ def _block_by_line(block: bytes) -> pa.Table:
         kind, row = event.get("e"), event.get("row")
         if kind not in ("start", "done") or not isinstance(row, int):
             continue
-        if type(row) is not int:
-            raise _Irregular  # True, read by ``state`` as row 1
         if kind == "done":
             for name in _TEXTS:
                 if name in event and type(event[name]) is not str:
