@@ -330,7 +330,7 @@ def _merge(
     for name in OUTCOME_COLUMNS:
         values = np.empty(len(valid), dtype=object)
         values[found] = outcomes.take(name, at[found])
-        values[in_flight], values[unsent] = otherwise.get(name, ("", ""))
+        values[in_flight], values[unsent] = otherwise.get(name, ("", ""))  # one text each
         filled = out[name].astype("object")
         filled.loc[valid] = values
         out[name] = filled

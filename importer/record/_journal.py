@@ -91,7 +91,7 @@ _OUTCOME_SCHEMA = pa.schema(
 _READ_BLOCK = 4 << 20
 # A text field written as null reads as None in ``state``, not as the "" of a missing one:
 # Arrow cannot tell the two apart, so a block that has one is read line by line.
-_NULL_TEXT = re.compile(rb'"(?:%s)"\s*:\s*null' % b"|".join(n.encode() for n in _TEXTS))
+_NULL_TEXT = re.compile(rb'"(?:%s)"\s*:\s*$' % b"|".join(n.encode() for n in _TEXTS))
 
 
 @dataclass(frozen=True, slots=True)
@@ -375,7 +375,8 @@ def _read_outcomes(path: Path) -> Outcomes:
             blocks.append(_block_events(block))
     table = pa.concat_tables(blocks) if blocks else _OUTCOME_SCHEMA.empty_table()
     rows = table.column("row").to_numpy()
-    done = np.asarray(table.column("e").to_numpy(zero_copy_only=False) == "done", dtype=bool)
+    # Compared in Arrow: to_numpy of the texts would make a Python str of each of 2M events.
+    done = pc.equal(table.column("e"), "done").to_numpy(zero_copy_only=False)
     # The last event of each row says whether it is in flight; the last done, its outcome.
     last = _last_of(rows)
     in_flight = np.sort(rows[last[~done[last]]])
@@ -411,9 +412,7 @@ def _block_events(block: bytes) -> pa.Table:
     # Arrow reads a line as ``_loads`` does only if it is one JSON object on its own, so a
     # block where a line does not start with "{" (blank, a BOM) is read line by line, and
     # one where Arrow found more objects than lines (two on one line) too.
-    if block.count(b"\n{") + block.startswith(b"{") == lines and not (
-        b"null" in block and _NULL_TEXT.search(block)
-    ):
+    if block.count(b"\n{") + block.startswith(b"{") == lines and not _null_text(block):
         try:
             table = pa_json.read_json(
                 pa.BufferReader(block),
@@ -432,6 +431,18 @@ def _block_events(block: bytes) -> pa.Table:
         table = _block_by_line(block)
     kinds = pc.is_in(table.column("e"), pa.array(["start", "done"]))
     return table.filter(pc.fill_null(pc.and_(kinds, pc.is_valid(table.column("row"))), False))
+
+
+def _null_text(block: bytes) -> bool:
+    """Does a text field of ``Outcome`` hold a JSON null somewhere in ``block``?"""
+    # A regex over the whole block would try each of its quotes; "null" is rare (a name in
+    # an email address), and only what stands before it needs a look.
+    at = block.find(b"null")
+    while at >= 0:
+        if _NULL_TEXT.search(block, max(at - 40, 0), at):
+            return True
+        at = block.find(b"null", at + 4)
+    return False
 
 
 def _block_by_line(block: bytes) -> pa.Table:
