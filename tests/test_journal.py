@@ -13,14 +13,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
 import pytest
 
 from importer.errors import AbortError, ConfigError, ExitStatus, OutputError
 from importer.record import (
     JOURNAL_FILE,
+    OUTCOME_COLUMNS,
     RUN_FILE,
     Journal,
     Outcome,
+    Outcomes,
     read_run_info,
     write_run_info,
 )
@@ -357,6 +361,138 @@ def test_events_without_a_whole_row_number_are_ignored_by_state(tmp_path: Path) 
         encoding="utf-8",
     )
     assert Journal(tmp_path).state() == ({}, {8})
+
+
+# -- reading column-wise (the second pass of a run) ------------------------------------------
+
+
+def as_state(outcomes: Outcomes) -> tuple[dict[int, tuple[str, ...]], list[int]]:
+    """``Outcomes`` back as rows: each row's texts, and the rows in flight."""
+    at = np.arange(len(outcomes.rows))
+    columns = [outcomes.take(name, at).tolist() for name in OUTCOME_COLUMNS]
+    texts = {row: tuple(c[i] for c in columns) for i, row in enumerate(outcomes.rows.tolist())}
+    return texts, outcomes.in_flight.tolist()
+
+
+def state_texts(journal: Journal) -> tuple[dict[int, tuple[str, ...]], list[int]]:
+    """The reference: what ``state`` says, as the second pass wrote it row by row before."""
+    outcomes, in_flight = journal.state()
+    texts = {
+        row: (
+            o.status,
+            "" if o.http_status is None else str(o.http_status),
+            str(o.attempts) if o.attempts else "",
+            o.error,
+            o.lead_id,
+            o.trackdrive_number_plain,
+            o.sms_number_plain,
+        )
+        for row, o in sorted(outcomes.items())
+    }
+    return texts, sorted(in_flight)
+
+
+def record_two_runs(run_dir: Path) -> None:
+    """A run with retries and rows left in flight, then a rerun killed while sending."""
+    journal = Journal(run_dir)
+    journal.open("run", rate=None)
+    for row in range(2, 400):
+        journal.started(row, 1)
+        if row % 7 == 0:
+            journal.retried(row, 1, 503, 12.5, 0.5)
+            journal.started(row, 2)
+        if row % 11 == 0:
+            continue  # in flight when the run stopped
+        error = "" if row % 3 else f'HTTP 422 | row {row}: a, "quoted"\nline\r=+-@ émoji 🙂'
+        journal.finished(
+            Outcome(
+                row,
+                "success" if row % 3 else "failed",
+                f"k{row}",
+                200 + row % 3,
+                1 + row % 2,
+                error,
+                f"L{row}" if row % 3 else "",
+                "+18005550100" if row % 5 else "",
+                "",
+            )
+        )
+    journal.close()
+    journal.open("rerun")
+    for row in range(0, 400, 4):  # sent again: some answered, some in flight at the kill
+        journal.started(row, 1)
+        if row % 8:
+            journal.finished(Outcome(row, "success", attempts=0 if row % 3 else 2, lead_id="N"))
+    journal.close()
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        b"",
+        b'{"e":"done","row":5,"status":"succ',  # torn last line
+        b'{"e":"done","row":5,"status":"succ\n{"e":"start","row":6,"attempt":1}\n',
+        b"\n\n   \n",  # blank lines
+        b'{"e":"done","row":5,"status":"a"}{"e":"done","row":6,"status":"b"}\n',
+        b'{"e":"done","row":5,"status":"a"}\r{"e":"done","row":6,"status":"b"}\n',
+        b'\n{"e":"done","row":5,"status":"a"}{"e":"done","row":6,"status":"b"}\n',  # as many
+        b'\xef\xbb\xbf{"e":"done","row":5,"status":"bom"}\n',
+        b'{"e":"done","row":5,"status":"\xff"}\n',  # not UTF-8
+        b'{"e":"done","row":5,"status":"x","ms":NaN}\n',
+        b'{"e":"done","row":5,"status":"x","row":6}\n',
+        b'{"e":"done","row":5.0,"status":"x"}\n{"e":"start","row":"6"}\n',
+        b'{"e":"start","row":99999999999999999999}\n',
+        b'{"e":"done","row":5,"status":"x","error":null,"http_status":null}\n',
+        b'{"e":"done","row":5,"status":"x","attempts":null}\n',
+        b'{"e":"done","row":5,"status":"x","lead_id":"L\\ud800"}\n',  # a lone surrogate
+        b'{"e":"done","row":5,"status":5}\n',
+        b'{"e":"done","row":true,"status":"x"}\n',
+        b'{"e":5,"row":5}\n{"e":null,"row":6}\n{"row":7}\n[1]\n42\n',
+        b'{"e":"done","row":-3,"status":"x","http_status":0,"extra":{"a":[1]}}\n',
+    ],
+)
+def test_outcomes_column_wise_are_what_state_says(tmp_path: Path, tail: bytes) -> None:
+    record_two_runs(tmp_path)
+    with (tmp_path / JOURNAL_FILE).open("ab") as fh:
+        fh.write(tail)
+    journal = Journal(tmp_path)
+    assert as_state(journal.outcomes()) == state_texts(journal)
+
+
+@pytest.mark.parametrize("block", [64, 1000, 1 << 20])
+def test_a_torn_line_sends_only_its_block_to_the_slow_reader(
+    tmp_path: Path, block: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Lines longer than a block, and blocks that end mid-line, read as a whole file does.
+    monkeypatch.setattr("importer.record._journal._READ_BLOCK", block)
+    record_two_runs(tmp_path)
+    text = (tmp_path / JOURNAL_FILE).read_bytes()
+    middle = text.index(b'{"e":"run","n":2')
+    (tmp_path / JOURNAL_FILE).write_bytes(text[:middle] + b'{"e":"done","ro\n' + text[middle:])
+    journal = Journal(tmp_path)
+    outcomes = journal.outcomes()
+    assert as_state(outcomes) == state_texts(journal)
+    assert isinstance(outcomes.columns["status"], pa.Array)  # not read by ``state``
+
+
+def test_a_well_formed_journal_is_read_by_arrow_not_by_state(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record_two_runs(tmp_path)
+
+    def refused(self: Journal) -> None:
+        raise AssertionError("read row by row")
+
+    monkeypatch.setattr(Journal, "state", refused)
+    monkeypatch.setattr("importer.record._journal._block_by_line", refused)
+    outcomes = Journal(tmp_path).outcomes()
+    assert len(outcomes.rows) > 300 and len(outcomes.in_flight) > 10
+
+
+def test_no_journal_means_no_outcomes(tmp_path: Path) -> None:
+    assert as_state(Journal(tmp_path).outcomes()) == ({}, [])
+    (tmp_path / JOURNAL_FILE).write_bytes(b"")
+    assert as_state(Journal(tmp_path).outcomes()) == ({}, [])
 
 
 def test_reopening_after_a_torn_line_starts_the_new_run_on_a_line_of_its_own(

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import numpy as np
 import pandas as pd
 
 from importer.clean import RowStatus, hide_values
@@ -34,11 +35,13 @@ from importer.pipeline._jobs import FirstPass, Job, Progress, Source, Window, bu
 from importer.read import Table, find_column
 from importer.record import (
     JOURNAL_FILE,
+    OUTCOME_COLUMNS,
     RUN_FILE,
     SUMMARY_FILE,
     Journal,
     Ledger,
     Outcome,
+    Outcomes,
     ResultsWriter,
     Summary,
 )
@@ -284,8 +287,7 @@ class Recorder:
 
 def _merge(
     rows: pd.DataFrame,
-    outcomes: dict[int, Outcome] | None,
-    in_flight: set[int],
+    outcomes: Outcomes | None,
     not_reached: str,
     extra_columns: tuple[str, ...],
 ) -> pd.DataFrame:
@@ -314,27 +316,21 @@ def _merge(
     valid = out.index[out["status"] == RowStatus.VALID.value]
     if valid.empty:
         return out
-    in_flight_outcome = Outcome(
-        0,
-        RowStatus.FAILED.value,
-        error="in flight when the run stopped: Trackdrive may or may not have "
-        "stored it; `leadimport rerun` sends it again",
-    )
-    unsent_outcome = Outcome(0, RowStatus.NOT_SENT.value, error=not_reached)
-    found = [
-        outcomes.get(row) or (in_flight_outcome if row in in_flight else unsent_outcome)
-        for row in valid.to_numpy(dtype="int64").tolist()
-    ]
-    columns = {
-        "status": [o.status for o in found],
-        "http_status": ["" if o.http_status is None else str(o.http_status) for o in found],
-        "attempts": [str(o.attempts) if o.attempts else "" for o in found],
-        "error": [o.error for o in found],
-        "lead_id": [o.lead_id for o in found],
-        "trackdrive_number_plain": [o.trackdrive_number_plain for o in found],
-        "sms_number_plain": [o.sms_number_plain for o in found],
+    at, found, in_flight = outcomes.find(valid.to_numpy(dtype="int64"))
+    unsent = ~found & ~in_flight
+    in_flight &= ~found  # a row sent again after an outcome keeps that outcome
+    otherwise = {
+        "status": (RowStatus.FAILED.value, RowStatus.NOT_SENT.value),
+        "error": (
+            "in flight when the run stopped: Trackdrive may or may not have "
+            "stored it; `leadimport rerun` sends it again",
+            not_reached,
+        ),
     }
-    for name, values in columns.items():
+    for name in OUTCOME_COLUMNS:
+        values = np.empty(len(valid), dtype=object)
+        values[found] = outcomes.take(name, at[found])
+        values[in_flight], values[unsent] = otherwise.get(name, ("", ""))  # one text each
         filled = out[name].astype("object")
         filled.loc[valid] = values
         out[name] = filled
@@ -349,10 +345,7 @@ def write_report(
     first_pass: FirstPass | None = None,
 ) -> tuple[ResultsWriter, int]:
     """Second pass: write results.csv and failures.csv; return the writer and blank rows."""
-    outcomes: dict[int, Outcome] | None = None
-    in_flight: set[int] = set()
-    if journal is not None:
-        outcomes, in_flight = journal.state()
+    outcomes = journal.outcomes() if journal is not None else None
     writer: ResultsWriter | None = None
     table: Table | None = None
     replay = first_pass.replay() if first_pass else None
@@ -360,7 +353,7 @@ def write_report(
     for table, chunk, rows in replay if replay is not None else ahead(built_chunks(job)):
         if writer is None:
             writer = _writer(run_dir, job, table)
-        merged = _merge(rows, outcomes, in_flight, not_reached, job.extra_columns)
+        merged = _merge(rows, outcomes, not_reached, job.extra_columns)
         bad = merged["status"].isin(_FAILURE_STATUSES)
         writer.write(merged, chunk.frame, bad)
         # Let this chunk go before waiting for the next: the loop's names would keep it

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from importer.record._journal import (
     JOURNAL_FILE,
+    OUTCOME_COLUMNS,
     RUN_FILE,
     Journal,
     Outcome,
+    Outcomes,
     RunLock,
     is_sending,
     read_run_info,
@@ -60,7 +62,9 @@ __all__ = [
     "LedgerLock",
     "RunLock",
     "is_sending",
+    "OUTCOME_COLUMNS",
     "Outcome",
+    "Outcomes",
     "REPORT_FILE",
     "RESULTS_FILE",
     "RESULT_COLUMNS",
