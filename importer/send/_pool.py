@@ -431,6 +431,14 @@ async def read_answer(
         response.close()
         return None
     content = response.content
+    if content.is_eof():
+        # The whole answer came with its headers (a small one does): take it as it is,
+        # without the two waits of the loop below. Already received, it is no risk to read.
+        body = content.read_nowait()
+        if len(body) > limit:
+            response.close()
+            return None
+        return body
     parts: list[bytes] = []
     size = 0
     while piece := await content.readany():
