@@ -22,6 +22,7 @@ import shutil
 import signal
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -77,8 +78,10 @@ from importer.record import (
     Outcome,
     ResultsWriter,
     RunLock,
+    SendFacts,
     Summary,
     body_hash,
+    read_journal,
     write_summary,
 )
 from importer.record import write_report as write_html_report
@@ -140,10 +143,15 @@ def validate(
     return summary
 
 
-def _report_page(run_dir: Path, writer: ResultsWriter) -> None:
-    """Write report.html; a page that cannot be written does not change how the run went."""
+def _report_page(
+    run_dir: Path, writer: ResultsWriter, sends: Future[SendFacts] | None = None
+) -> None:
+    """Write report.html; a page that cannot be written does not change how the run went.
+
+    ``sends``: the journal's facts, being read in another thread (``_journal_facts``).
+    """
     try:
-        write_html_report(run_dir, writer.facts)
+        write_html_report(run_dir, writer.facts, sends.result() if sends else None)
     except Exception as exc:  # results and summary are written: the run stands as it went
         log.warning("no report.html: %s", exc if isinstance(exc, ImporterError) else repr(exc))
 
@@ -336,14 +344,35 @@ def _execute(
             not_reached = "not sent: the run was interrupted"
         else:
             not_reached = "not sent"
-        writer, blank = write_report(run_dir, job, journal, not_reached, first_pass)
-        summary = make_summary(
-            job, run_dir, sha, endpoint, writer, blank, started, started_at, report, extra
-        )
-        write_summary(run_dir, summary)
-        _report_page(run_dir, writer)
+        with ThreadPoolExecutor(1, thread_name_prefix="leadimport-report") as pool:
+            sends = _journal_facts(pool, journal)
+            writer, blank = write_report(run_dir, job, journal, not_reached, first_pass)
+            summary = make_summary(
+                job, run_dir, sha, endpoint, writer, blank, started, started_at, report, extra
+            )
+            write_summary(run_dir, summary)
+            _report_page(run_dir, writer, sends)
         log_summary(summary)
     return summary
+
+
+# A journal up to this size is read for the report's charts while the results are written.
+_OVERLAP_JOURNAL_BYTES = 64 << 20
+
+
+def _journal_facts(pool: ThreadPoolExecutor, journal: Journal) -> Future[SendFacts] | None:
+    """Start reading the journal's facts for report.html in ``pool``; None for a big journal.
+
+    After the last request both cores are free: the report's read (Arrow's JSON reader,
+    mostly without the GIL) and the results pass overlap. Not for a big journal: both at
+    once would double the memory of a million-row run's last step (it is read then).
+    """
+    try:
+        if journal.path.stat().st_size > _OVERLAP_JOURNAL_BYTES:
+            return None
+    except OSError:
+        return None
+    return pool.submit(read_journal, journal.path)
 
 
 def run(

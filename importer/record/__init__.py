@@ -28,7 +28,9 @@ from importer.record._notify import (
 from importer.record._report import (
     INDEX_FILE,
     REPORT_FILE,
+    SendFacts,
     is_run_folder,
+    read_journal,
     write_index,
     write_report,
 )
@@ -69,6 +71,7 @@ __all__ = [
     "RESULTS_FILE",
     "RESULT_COLUMNS",
     "RUN_FILE",
+    "SendFacts",
     "ResultsWriter",
     "SUMMARY_FILE",
     "Summary",
@@ -76,6 +79,7 @@ __all__ = [
     "body_hash",
     "is_run_folder",
     "notify",
+    "read_journal",
     "read_run_info",
     "summary_text",
     "write_index",

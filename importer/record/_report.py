@@ -674,11 +674,14 @@ def is_run_folder(folder: Path) -> bool:
     return (folder / SUMMARY_FILE).is_file()
 
 
-def write_report(run_dir: Path, results: ResultFacts | None = None) -> Path:
+def write_report(
+    run_dir: Path, results: ResultFacts | None = None, sends: SendFacts | None = None
+) -> Path:
     """Build ``report.html`` in ``run_dir`` from the folder's own files; return its path.
 
     ``results``: what results.csv adds up to, when the run that just wrote it gathered it
-    (then the file is not read again).
+    (then the file is not read again); ``sends``: the journal's facts (``read_journal``),
+    when they were read already.
 
     Raises ConfigError when ``run_dir`` is not a run folder (no ``summary.json``) or a file
     in it is unreadable, OutputError when the page cannot be written.
@@ -692,7 +695,8 @@ def write_report(run_dir: Path, results: ResultFacts | None = None) -> Path:
     info = _read_json(run_dir / RUN_FILE) or {}
     if results is None:
         results = read_results(run_dir / RESULTS_FILE)
-    sends = read_journal(run_dir / JOURNAL_FILE)
+    if sends is None:
+        sends = read_journal(run_dir / JOURNAL_FILE)
     page = (
         _environment()
         .get_template("report.html")
