@@ -19,7 +19,15 @@ from helpers import EXAMPLE, HEADER, write_csv
 import importer.pipeline._flows as flows
 from importer.clean import RowStatus
 from importer.config import load_mapping
-from importer.pipeline._jobs import FirstPass, Job, NoProgress, Source, Window, built_chunks
+from importer.pipeline._jobs import (
+    FIRST_CHUNK_ROWS,
+    FirstPass,
+    Job,
+    NoProgress,
+    Source,
+    Window,
+    built_chunks,
+)
 from importer.pipeline._jobs import import_job as make_job
 from importer.pipeline._runfolder import Recorder
 from importer.record import JOURNAL_FILE, Journal, Ledger, Outcome, body_hash
@@ -52,7 +60,7 @@ def reference_requests(
     for outcome in done.values():
         if outcome.status == RowStatus.SUCCESS.value and outcome.key:
             last_success[outcome.key] = max(outcome.row, last_success.get(outcome.key, 0))
-    for item in built_chunks(job):
+    for item in built_chunks(job, FIRST_CHUNK_ROWS):  # chunked as `run` chunks them
         first_pass.keep(item)
         rows = item[2]
         status = rows["status"]

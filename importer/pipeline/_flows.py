@@ -45,6 +45,7 @@ from importer.config import (
 from importer.errors import ConfigError, ImporterError, Setting, mention
 from importer.pipeline._ahead import ahead
 from importer.pipeline._jobs import (
+    FIRST_CHUNK_ROWS,
     FirstPass,
     Job,
     NoProgress,
@@ -197,7 +198,7 @@ def _requests(
             last_success[outcome.key] = max(outcome.row, last_success.get(outcome.key, 0))
     # Chunks are read and validated a chunk ahead, in a thread of their own: the event loop's
     # thread only walks the built rows.
-    for item in ahead(built_chunks(job), "leadimport-build"):
+    for item in ahead(built_chunks(job, FIRST_CHUNK_ROWS), "leadimport-build"):
         first_pass.keep(item)
         rows = item[2]
         status = rows["status"]

@@ -26,8 +26,8 @@ from importer.read import Chunk, Table, find_column, last_row, open_table
 from importer.suggest import suggest_mapping
 
 CHUNK_ROWS = 16_000  # a chunk is read, one built and one written at once: peak RSS under 300 MB
-# The first chunk is smaller: `run` sends nothing before it is built, and the next ones are
-# built while it is sent.
+# The first chunk `run` sends is smaller: nothing is sent before it is built, and the next
+# ones are built while it is sent.
 FIRST_CHUNK_ROWS = 2_000
 
 
@@ -162,9 +162,9 @@ def import_job(
     )
 
 
-def _windowed(table: Table, window: Window) -> Iterator[Chunk]:
+def _windowed(table: Table, window: Window, first: int = CHUNK_ROWS) -> Iterator[Chunk]:
     taken = 0
-    for chunk in table.chunks(CHUNK_ROWS, first=FIRST_CHUNK_ROWS):
+    for chunk in table.chunks(CHUNK_ROWS, first=first):
         frame = chunk.frame
         if window.start_row is not None:
             frame = frame[frame.index >= window.start_row]
@@ -180,8 +180,11 @@ def _windowed(table: Table, window: Window) -> Iterator[Chunk]:
             return
 
 
-def built_chunks(job: Job) -> Iterator[tuple[Table, Chunk, pd.DataFrame]]:
-    """Every chunk of the input with its validated rows, duplicates rule applied."""
+def built_chunks(job: Job, first: int = CHUNK_ROWS) -> Iterator[tuple[Table, Chunk, pd.DataFrame]]:
+    """Every chunk of the input with its validated rows, duplicates rule applied.
+
+    ``first``: the first chunk's size (``FIRST_CHUNK_ROWS`` for the rows `run` sends).
+    """
     tracker = DuplicateTracker(job.duplicates)
     if job.duplicates is Duplicates.LAST:
         table = job.source.open()
@@ -194,7 +197,7 @@ def built_chunks(job: Job) -> Iterator[tuple[Table, Chunk, pd.DataFrame]]:
     build = job.make_builder(table)
     pool = pa.default_memory_pool()
     # The file is read (and split into chunks) a chunk ahead, in a thread of its own.
-    for chunk in ahead(_windowed(table, job.window), "leadimport-read"):
+    for chunk in ahead(_windowed(table, job.window, first), "leadimport-read"):
         yield table, chunk, tracker.apply(build(chunk))
         # Hand the chunk's freed buffers back to the system before the next one is built:
         # without it the allocator keeps them, and peak RSS grows by about 20-40 MB.

@@ -45,7 +45,7 @@ from importer.record import (
     ResultsWriter,
     Summary,
 )
-from importer.send import Result, SendReport
+from importer.send import Result, SendReport, SendStatus
 
 _OUT = mention(Setting.OUT)
 _HTTP_STATUS = re.compile(r"HTTP (\d{3})\b")
@@ -256,7 +256,8 @@ class Recorder:
         ms = None if began is None else round((time.perf_counter() - began) * 1000, 1)
         # The endpoint's words may hold ESC sequences; a success has none.
         error = printable(result.error) if result.error else ""
-        status = result.status.value
+        # An enum's .value is a Python-level property: the usual case skips it.
+        status = "success" if result.status is SendStatus.SUCCESS else result.status.value
         # Journal.done, not finished(Outcome(…)): once per row, the Outcome was pure cost.
         self.journal.done(
             row,
@@ -350,9 +351,12 @@ def write_report(
     table: Table | None = None
     replay = first_pass.replay() if first_pass else None
     # The next chunk is read and validated while this one's results are written.
+    # All the rows are known when the first pass kept them: a results.xlsx too big to keep
+    # is then given up before its first chunk is converted.
+    known = first_pass.rows if replay is not None and first_pass else None
     for table, chunk, rows in replay if replay is not None else ahead(built_chunks(job)):
         if writer is None:
-            writer = _writer(run_dir, job, table)
+            writer = _writer(run_dir, job, table, known)
         merged = _merge(rows, outcomes, not_reached, job.extra_columns)
         bad = merged["status"].isin(_FAILURE_STATUSES)
         writer.write(merged, chunk.frame, bad)
@@ -366,12 +370,12 @@ def write_report(
     return writer, table.blank_rows
 
 
-def _writer(run_dir: Path, job: Job, table: Table) -> ResultsWriter:
+def _writer(run_dir: Path, job: Job, table: Table, rows: int | None = None) -> ResultsWriter:
     hidden: set[str] = set()
     if job.mapping.token.column is not None:
         label = find_column(table, job.mapping.token.column)
         hidden = {label} if label else set()
-    return ResultsWriter(run_dir, table.headers, hidden, job.extra_columns)
+    return ResultsWriter(run_dir, table.headers, hidden, job.extra_columns, rows)
 
 
 def _exit_code(counts: dict[str, int], aborted: str | None, interrupted: bool) -> int:

@@ -401,7 +401,10 @@ class ResultsWriter:
         headers: list[str],
         hidden_columns: set[str],
         extra_columns: tuple[str, ...] = (),
+        rows: int | None = None,
     ) -> None:
+        """``rows``: how many the file has, when known (a copy that will not fit is given up
+        at once, before its first rows are converted)."""
         self.run_dir = run_dir
         self.headers = headers
         # A failures.csv imported again: its old row and error columns give way to new ones,
@@ -418,6 +421,8 @@ class ResultsWriter:
         self._failures_xlsx = XlsxCopy(
             run_dir / FAILURES_XLSX, [*self._ours, *headers[self._skip :]], FAILURES_XLSX_MAX_ROWS
         )
+        if rows is not None:
+            self._results_xlsx.takes(rows)
         self.tally = Tally()
         # What the run report shows of results.csv, gathered as it is written: reading the
         # file back at the end would raise a big run's peak memory (~170 MB at 1M rows).
