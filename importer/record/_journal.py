@@ -224,7 +224,7 @@ class Journal:
                 lines.append(_START_LINE % (item[1], item[2], round(item[3], 3)))
                 continue
             if kind is _DONE:
-                event = _done_event(*item[2:])
+                event = _done_event(*item[2])
                 event["t"] = round(item[1], 3)
             else:
                 event = item[1]
@@ -331,12 +331,22 @@ class Journal:
         per row. The arguments are ``Outcome``'s fields, in its order; an empty one is left
         out of the line (``state`` reads a missing one as its default), as ``finished`` always did.
         """
-        args = (row, status, key, http_status, attempts, error, lead_id)
-        numbers = (trackdrive_number_plain, sms_number_plain, ms)
+        args = (
+            row,
+            status,
+            key,
+            http_status,
+            attempts,
+            error,
+            lead_id,
+            trackdrive_number_plain,
+            sms_number_plain,
+            ms,
+        )
         if self._loop is not None:  # the line is made at the next turn, with the others
-            self._queue((_DONE, time.time(), *args, *numbers))
+            self._queue((_DONE, time.time(), args))
         else:
-            self._write(_done_event(*args, *numbers))
+            self._write(_done_event(*args))
 
     def events(self) -> Iterator[dict[str, Any]]:
         """Every well-formed event, oldest first."""

@@ -203,11 +203,11 @@ def parse_response(status: int, reason: str, body: bytes) -> tuple[bool, str, st
             return False, _clip(error), "", "", ""
         lead = _lead(document)
         lead_id = _text(lead.get("id")) or _text(lead.get("uuid"))
-        numbers = [
-            _text(lead.get(name)) or _text(document.get(name))
-            for name in ("trackdrive_number_plain", "sms_number_plain")
-        ]
-        return True, "", lead_id, numbers[0], numbers[1]
+        number = _text(lead.get("trackdrive_number_plain")) or _text(
+            document.get("trackdrive_number_plain")
+        )
+        sms = _text(lead.get("sms_number_plain")) or _text(document.get("sms_number_plain"))
+        return True, "", lead_id, number, sms
     message = _message(document)
     if message:
         error = f"HTTP {status}: {message}"
