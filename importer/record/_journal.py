@@ -108,13 +108,8 @@ class Outcomes:
 
     def find(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """For each of ``rows``: where its outcome is, whether it has one, whether in flight."""
-        at = np.searchsorted(self.rows, rows)
-        found = at < len(self.rows)
-        found[found] = self.rows[at[found]] == rows[found]
-        flying = np.searchsorted(self.in_flight, rows)
-        in_flight = flying < len(self.in_flight)
-        in_flight[in_flight] = self.in_flight[flying[in_flight]] == rows[in_flight]
-        return at, found, in_flight
+        at, found = _look_up(self.rows, rows)
+        return at, found, _look_up(self.in_flight, rows)[1]
 
     def take(self, name: str, at: np.ndarray) -> np.ndarray:
         """The texts of column ``name`` at positions ``at``, as an object array."""
@@ -122,6 +117,14 @@ class Outcomes:
         if isinstance(column, np.ndarray):
             return column[at]
         return np.asarray(column.take(at).to_numpy(zero_copy_only=False), dtype=object)
+
+
+def _look_up(ordered: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each of ``rows``: its position in the sorted ``ordered``, and whether it is there."""
+    at = np.searchsorted(ordered, rows)
+    there = at < len(ordered)
+    there[there] = ordered[at[there]] == rows[there]
+    return at, there
 
 
 class _Irregular(Exception):
@@ -284,15 +287,10 @@ class Journal:
         Not flushed on its own (the next outcome flushes it): a start lost in a crash only
         turns "in flight" into "not sent", and both are sent again by rerun.
         """
-        if self._loop is not None:
+        if self._loop is not None:  # the sender's hot path: a tuple now, the line later
             self._queue((_START, row, attempt, time.time()))
-            return
-        file = self._file
-        assert file is not None, "journal not open"
-        try:
-            file.write(_START_LINE % (row, attempt, _now()))
-        except OSError as exc:
-            self._failed(exc)
+        else:
+            self._write({"e": "start", "row": row, "attempt": attempt}, flush=False)
 
     def retried(
         self, row: int, attempt: int, http_status: int | None, ms: float | None, delay_s: float
