@@ -541,6 +541,92 @@ async def test_a_timeout_is_retried(serve: Any) -> None:
     assert {why for _, _, why, _ in recorder.retries} == {"timed out after 0.2 s"}
 
 
+async def test_each_attempt_has_its_own_deadline_among_many_in_flight(serve: Any) -> None:
+    async def script(hit: Hit, request: web.Request) -> web.Response:
+        if hit.row % 2:
+            await asyncio.sleep(5)  # far past the deadline
+        else:
+            await asyncio.sleep(0.1)  # well within it
+        return await ok(hit, request)
+
+    endpoint, url = await serve(script)
+    recorder = Recorder()
+    began = time.monotonic()
+    report = await send_rows(
+        make_requests(8), settings(url, timeout_s=0.4, max_attempts=1, concurrency=8), recorder
+    )
+    took = time.monotonic() - began
+    assert 0.4 <= took < 2.0  # not before the deadline, and not the slow answers' 5 s
+    recorder.assert_each_once(range(1, 9))
+    for row, result in recorder.results.items():
+        if row % 2:
+            assert (result.status, result.error) == (
+                SendStatus.FAILED,
+                "timed out after 0.4 s after 1 attempt",
+            )
+        else:
+            assert result.status is SendStatus.SUCCESS
+    assert report.requests == 8
+
+
+async def test_a_deadline_ends_only_its_own_attempt_and_never_a_cancellation() -> None:
+    """The watchdog's cancellation is a timeout; a cancellation from elsewhere (the pool
+    stopping), even in the same turn as the deadline, still cancels."""
+    deadlines = pool._Deadlines(0.0)  # every attempt is past its deadline at once
+
+    async def attempt() -> str:
+        task = asyncio.current_task()
+        assert task is not None
+        deadlines.start(task)
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            if deadlines.expired(task):
+                return "timed out"
+            raise
+        finally:
+            deadlines.end(task)
+        return "answered"
+
+    timed_out = asyncio.create_task(attempt())
+    await asyncio.sleep(0)  # waiting for its answer
+    deadlines.check()
+    assert await timed_out == "timed out"
+    assert timed_out.cancelling() == 0  # the watchdog's cancellation is taken back
+
+    both = asyncio.create_task(attempt())
+    await asyncio.sleep(0)
+    deadlines.check()
+    both.cancel()  # the pool stops in the same turn
+    with pytest.raises(asyncio.CancelledError):
+        await both
+
+    untouched = asyncio.create_task(attempt())
+    await asyncio.sleep(0)
+    untouched.cancel()  # no deadline passed: an ordinary cancellation
+    with pytest.raises(asyncio.CancelledError):
+        await untouched
+
+
+async def test_cancelling_the_sender_cancels_its_attempts_rather_than_timing_them_out(
+    serve: Any,
+) -> None:
+    async def slow(hit: Hit, request: web.Request) -> web.Response:
+        await asyncio.sleep(5)
+        return await ok(hit, request)
+
+    endpoint, url = await serve(slow)
+    recorder = Recorder()
+    sending = asyncio.create_task(send_rows(make_requests(4), settings(url), recorder))
+    while len(endpoint.hits) < 4:
+        await asyncio.sleep(0.01)
+    sending.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await sending
+    assert recorder.results == {}  # nothing reported as timed out or failed
+    assert recorder.retries == []
+
+
 async def always_503(hit: Hit, request: web.Request) -> web.Response:
     return web.Response(status=503)
 

@@ -16,7 +16,8 @@ What each answer means (see ``docs/trackdrive-api.md``):
     an answer over 1 MiB         permanent: ``failed``, not read, whatever its status
 
 Each attempt has one deadline, ``timeout_s``, from connecting to the answer's last byte: an
-endpoint that drips its answer cannot hold a worker longer.
+endpoint that drips its answer cannot hold a worker longer. The deadlines are kept by one
+watchdog for the whole pool (``_Deadlines``), not by a timer per request.
 
 The rate limiter is in ``_limiter.py``; reading answers and putting failures into words
 (without the token) in ``_responses.py``.
@@ -106,7 +107,8 @@ async def send_rows(
         settings.endpoint,
         "sending to",
         limit=settings.concurrency,
-        timeout=aiohttp.ClientTimeout(total=settings.timeout_s),
+        # No timeout of aiohttp's: each attempt's deadline is kept by _Deadlines.
+        timeout=aiohttp.ClientTimeout(),
         # No cookies: the endpoint is an API called with a token, and a cookie jar is work on
         # every request and answer (matching it to the URL, storing what comes back).
         cookie_jar=aiohttp.DummyCookieJar(),
@@ -119,6 +121,59 @@ async def send_rows(
         },
     ) as session:
         return await _Sender(requests, settings, observer, session).run(stop)
+
+
+class _Deadlines:
+    """Each worker's attempt deadline, kept by one watchdog instead of a timer per request.
+
+    aiohttp's own total timeout arms and cancels a timer (and a timer context) on every
+    request: about 6 µs of the ~75 µs the client spends on a request to a fast endpoint,
+    8 % of sending (measured with uvloop, 30,000 requests). Here an attempt only notes when
+    it must end; a watchdog that wakes every ``tick`` seconds cancels the task of an attempt
+    past its deadline, the way aiohttp's timeout does (cancelling the task), so an attempt
+    ends at most a tick after ``timeout_s``. ``expired`` turns that cancellation into a
+    timeout, and leaves any other cancellation alone.
+    """
+
+    def __init__(self, timeout_s: float) -> None:
+        self.timeout_s = timeout_s
+        self.tick = min(max(timeout_s / 10, 0.01), 0.1)
+        self._loop = asyncio.get_running_loop()
+        self._due: dict[asyncio.Task[Any], float] = {}  # task -> its attempt's deadline
+        self._cancelled: set[asyncio.Task[Any]] = set()  # cancelled by the watchdog
+
+    def start(self, task: asyncio.Task[Any]) -> None:
+        """``task`` begins an attempt now."""
+        self._due[task] = self._loop.time() + self.timeout_s
+
+    def end(self, task: asyncio.Task[Any]) -> None:
+        """``task``'s attempt is over (answered, failed or cancelled)."""
+        del self._due[task]
+        if task in self._cancelled:  # cancelled, yet it ended otherwise (as another error)
+            self._cancelled.discard(task)
+            task.uncancel()
+
+    def expired(self, task: asyncio.Task[Any]) -> bool:
+        """Whether the CancelledError ``task`` caught is its deadline (and only that)."""
+        if task not in self._cancelled:
+            return False
+        self._cancelled.discard(task)
+        # As asyncio.timeout does: a cancellation from elsewhere as well is not swallowed.
+        return task.uncancel() == 0
+
+    async def watch(self) -> None:
+        """Cancel attempts past their deadline every tick, until cancelled itself."""
+        while True:
+            await asyncio.sleep(self.tick)
+            self.check()
+
+    def check(self) -> None:
+        """Cancel the attempts past their deadline now."""
+        now = self._loop.time()
+        for task, due in self._due.items():
+            if due <= now and task not in self._cancelled:
+                self._cancelled.add(task)
+                task.cancel()
 
 
 class _Sender:
@@ -138,6 +193,7 @@ class _Sender:
         self._endpoint = URL(settings.endpoint)
         self._urls: dict[str, URL] = {}
         self._limiter = Limiter(settings.rate, asyncio.get_running_loop().time)
+        self._deadlines = _Deadlines(settings.timeout_s)
         # key -> rows waiting for the row in flight with that key (None: none waiting yet).
         # A key is present exactly while a worker holds it.
         self._busy: dict[str, deque[Request] | None] = {}
@@ -162,6 +218,7 @@ class _Sender:
             if stop.is_set():
                 self._interrupt()
             watcher = asyncio.create_task(self._watch(stop))
+        watchdog = asyncio.create_task(self._deadlines.watch())
         workers = [asyncio.create_task(self._work()) for _ in range(self._settings.concurrency)]
         try:
             await asyncio.gather(*workers)
@@ -172,6 +229,9 @@ class _Sender:
             raise
         finally:
             self._limiter.close()  # no timer left behind, whatever happened
+            watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watchdog
             if watcher is not None:
                 watcher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -241,13 +301,15 @@ class _Sender:
     # -- the pool -------------------------------------------------------------------------
 
     async def _work(self) -> None:
+        task = asyncio.current_task()
+        assert task is not None
         while True:
             request = await self._take()
             if request is None:
                 return
             # Keep the key until its waiting rows are sent: that is what orders them.
             while request is not None:
-                self._finish(await self._send(request))
+                self._finish(await self._send(request, task))
                 request = self._successor(request.key)
 
     async def _take(self) -> Request | None:
@@ -311,10 +373,14 @@ class _Sender:
 
     # -- one row --------------------------------------------------------------------------
 
-    async def _send(self, request: Request) -> Result:
-        """Send one row, retrying as needed; never raises for anything the network does."""
+    async def _send(self, request: Request, task: asyncio.Task[Any]) -> Result:
+        """Send one row, retrying as needed; never raises for anything the network does.
+
+        ``task``: the worker's own, which the watchdog cancels at the attempt's deadline.
+        """
         settings = self._settings
         limiter = self._limiter
+        deadlines = self._deadlines
         row = request.row
         data = _encode(request.body)
         url = self._url(request.token)
@@ -330,11 +396,12 @@ class _Sender:
             self._requests += 1
             started = limiter.now()
             retry_after: float | None = None
+            # One deadline for the attempt, from connecting until the body is read
+            # (tests/test_hostile_endpoints.py), whichever await it ends in.
+            deadlines.start(task)
             try:
-                # The session's total timeout is this attempt's one deadline: aiohttp keeps
-                # it running until the body is read (tests/test_hostile_endpoints.py).
                 async with self._session.post(url, data=data, allow_redirects=False) as response:
-                    status = response.status
+                    status = code = response.status
                     reason = response.reason or ""
                     if 200 <= status < 300:  # the usual answer needs no header
                         header, location = None, ""
@@ -343,9 +410,19 @@ class _Sender:
                         location = response.headers.get("Location", "")
                     body = await read_answer(response)
             except (TimeoutError, aiohttp.ClientError) as exc:
+                failure: BaseException | None = exc
+            except asyncio.CancelledError:
+                if not deadlines.expired(task):
+                    raise  # the pool is stopping: not this attempt's deadline
+                failure = TimeoutError()
+            else:
+                failure = None
+            finally:
+                deadlines.end(task)
+            if failure is not None:
                 status = None
-                error, retryable = describe_failure(exc, settings.timeout_s)
-                if unresolved(exc) and attempt >= DNS_ATTEMPTS:
+                error, retryable = describe_failure(failure, settings.timeout_s)
+                if unresolved(failure) and attempt >= DNS_ATTEMPTS:
                     # A name that does not resolve is no outage: every row would wait out
                     # its retries for nothing. Stop, and keep the rows for a rerun.
                     error = f"cannot resolve {self._endpoint.host}"
@@ -356,9 +433,9 @@ class _Sender:
                     # Not retried: the endpoint took the request and gave an answer no lead
                     # has; sending the lead again would get the same, and a 2xx we cannot
                     # read is no proof the lead was taken.
-                    error = describe_too_large(status, MAX_ANSWER_BYTES)
+                    error = describe_too_large(code, MAX_ANSWER_BYTES)
                     return Result(row, SendStatus.FAILED, status, attempt, error, "", "", "")
-                ok, error, lead_id, number, sms = parse_response(status, reason, body)
+                ok, error, lead_id, number, sms = parse_response(code, reason, body)
                 if ok:
                     if limiter.recovering:
                         limiter.succeeded()
@@ -384,7 +461,7 @@ class _Sender:
                     limiter.throttled(started, self._requests / elapsed)
                 if retryable:
                     retry_after = parse_retry_after(header)
-                elif 300 <= status < 400 and location:
+                elif 300 <= code < 400 and location:
                     error += f": the endpoint redirects to {without_query(location)}"
             error = clip_error(scrub(error, request.token))  # scrubbed whole, then cut
             if not retryable:
