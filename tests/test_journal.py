@@ -489,6 +489,85 @@ def test_a_well_formed_journal_is_read_by_arrow_not_by_state(
     assert len(outcomes.rows) > 300 and len(outcomes.in_flight) > 10
 
 
+def record_one_run(journal: Journal) -> None:
+    """A new run's events: retries, failures, a lone surrogate, a skip, rows in flight."""
+    journal.open("run", rate=None)
+    for row in range(2, 300):
+        journal.started(row, 1)
+        if row % 7 == 0:
+            journal.retried(row, 1, 503, 12.5, 0.5)
+            journal.started(row, 2)
+        if row % 11 == 0:
+            continue  # in flight when the run stopped
+        error = "" if row % 3 else f'HTTP 422 | row {row}: \ud800 "quoted"\nline =+-@ 🙂'
+        journal.done(
+            row,
+            "success" if row % 3 else "failed",
+            f"k{row}",
+            None if row % 13 == 0 else 200 + row % 3,
+            row % 3,
+            error,
+            f"L{row}" if row % 3 else "",
+            "+18005550100" if row % 5 else "",
+            "+18005550199" if row % 17 == 0 else "",
+            ms=1.5,
+        )
+    journal.finished(Outcome(400, "skipped", error="unchanged since the last run"))
+
+
+async def test_a_new_runs_outcomes_are_kept_as_the_file_has_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journal = Journal(tmp_path)
+    journal.flush_each_turn(asyncio.get_running_loop())  # as the sender records them
+    record_one_run(journal)
+    journal.flush_each_turn(None)
+    journal.close()
+    on_disk = as_state(Journal(tmp_path).outcomes())
+    assert len(on_disk[0]) == 272 and len(on_disk[1]) == 27
+
+    def refused(*args: Any) -> None:
+        raise AssertionError("the journal was read again")
+
+    monkeypatch.setattr(Journal, "state", refused)
+    monkeypatch.setattr("importer.record._journal._read_outcomes", refused)
+    assert as_state(journal.outcomes()) == on_disk
+
+
+def test_outcomes_are_read_from_the_file_past_what_is_kept_or_after_earlier_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importer.record._journal as module
+
+    reads: list[Path] = []
+    read_outcomes = module._read_outcomes
+
+    def counted(path: Path) -> Outcomes:
+        reads.append(path)
+        return read_outcomes(path)
+
+    monkeypatch.setattr(module, "_read_outcomes", counted)
+    monkeypatch.setattr(module, "_KEEP_ROWS", 100)
+    big = Journal(tmp_path / "big")
+    (tmp_path / "big").mkdir()
+    record_one_run(big)
+    big.close()
+    outcomes = big.outcomes()
+    assert reads == [big.path]  # read back (by state: it has a lone surrogate)
+    assert as_state(outcomes) == state_texts(big)
+
+    record_two_runs(tmp_path)  # the rerun's journal held outcomes when it was opened
+    journal = Journal(tmp_path)
+    journal.open("rerun")
+    journal.started(3, 1)
+    journal.finished(Outcome(3, "success", attempts=1, lead_id="again"))
+    journal.close()
+    outcomes = journal.outcomes()
+    assert reads == [big.path, journal.path]
+    assert as_state(outcomes) == state_texts(Journal(tmp_path))
+    assert as_state(outcomes)[0][3][4] == "again"
+
+
 def test_no_journal_means_no_outcomes(tmp_path: Path) -> None:
     assert as_state(Journal(tmp_path).outcomes()) == ({}, [])
     (tmp_path / JOURNAL_FILE).write_bytes(b"")

@@ -144,6 +144,11 @@ class Journal:
         # (_DONE, t, done's arguments…) or (_EVENT, event) for any other, in their order.
         self._pending: list[tuple[Any, ...]] = []
         self._failed_at_turn: AbortError | None = None  # raised by the next call
+        # What this process recorded, when the journal held no outcome before it (a new
+        # run): each row's latest ``done`` arguments and the rows started since. ``outcomes``
+        # then needs no second read of the file; None once there is too much to keep.
+        self._kept: dict[int, tuple[Any, ...]] | None = None
+        self._kept_starts: set[int] = set()
 
     def open(self, command: str, **facts: Any) -> None:
         """Open for appending and record that a run (or rerun) starts, with ``facts``.
@@ -155,7 +160,14 @@ class Journal:
             self._file = self.path.open("ab")
         except OSError as exc:
             raise OutputError(f"{self.path}: cannot write the journal ({exc.strerror})") from None
-        runs = sum(1 for e in self.events() if e.get("e") == "run")
+        runs, fresh = 0, True
+        for event in self.events():
+            if event.get("e") == "run":
+                runs += 1
+            else:
+                fresh = False
+        self._kept = {} if fresh else None
+        self._kept_starts = set()
         # A line torn by a crash or a full disk would swallow this run's first event.
         prefix = b"\n" if self._torn() else b""
         event = {"e": "run", "n": runs + 1, "command": command, **facts}
@@ -273,6 +285,7 @@ class Journal:
     def _failed(self, exc: OSError) -> NoReturn:
         """Stop the run: an outcome that cannot be recorded must not be followed by more."""
         file, self._file = self._file, None
+        self._kept = None  # the file, not memory, says what was recorded
         if file is not None:
             with contextlib.suppress(OSError):  # closing retries the failed write; it fails
                 file.close()
@@ -287,6 +300,8 @@ class Journal:
         Not flushed on its own (the next outcome flushes it): a start lost in a crash only
         turns "in flight" into "not sent", and both are sent again by rerun.
         """
+        if self._kept is not None:
+            self._kept_starts.add(row)
         if self._loop is not None:  # the sender's hot path: a tuple now, the line later
             self._queue((_START, row, attempt, time.time()))
         else:
@@ -341,6 +356,12 @@ class Journal:
             sms_number_plain,
             ms,
         )
+        kept = self._kept
+        if kept is not None:  # the latest outcome wins, as state() reads the file
+            kept[row] = args
+            self._kept_starts.discard(row)
+            if len(kept) > _KEEP_ROWS:
+                self._kept, self._kept_starts = None, set()
         if self._loop is not None:  # the line is made at the next turn, with the others
             self._queue((_DONE, time.time(), args))
         else:
@@ -394,6 +415,8 @@ class Journal:
     def outcomes(self) -> Outcomes:
         """What ``state`` says, column-wise: the second pass of a 1M-row run reads 2M
         events, and a dict of an ``Outcome`` per row cost seconds and hundreds of MB."""
+        if self._kept is not None:  # a new run's own, as the file holds them
+            return _outcomes_kept(self._kept, self._kept_starts)
         if not self.path.exists():
             return _outcomes_of({}, set())
         try:
@@ -527,6 +550,23 @@ def _outcomes_of(outcomes: dict[int, Outcome], in_flight: set[int]) -> Outcomes:
         "attempts": [str(o.attempts) if o.attempts else "" for o in found],
         **{name: [getattr(o, name) for o in found] for name in OUTCOME_COLUMNS[3:]},
     }
+    return _outcome_texts(rows, texts, in_flight)
+
+
+def _outcomes_kept(kept: dict[int, tuple[Any, ...]], in_flight: set[int]) -> Outcomes:
+    """``Outcomes`` of ``done``'s arguments (``Outcome``'s fields in order, then ms) by row."""
+    rows = sorted(kept)
+    found = [kept[row] for row in rows]
+    texts = {
+        "status": [d[1] for d in found],
+        "http_status": ["" if d[3] is None else str(d[3]) for d in found],
+        "attempts": [str(d[4]) if d[4] else "" for d in found],
+        **{name: [d[i] for d in found] for i, name in enumerate(OUTCOME_COLUMNS[3:], start=5)},
+    }
+    return _outcome_texts(rows, texts, in_flight)
+
+
+def _outcome_texts(rows: list[int], texts: dict[str, list[Any]], in_flight: set[int]) -> Outcomes:
     columns: dict[str, pa.Array | np.ndarray] = {}
     for name, values in texts.items():
         column = np.empty(len(values), dtype=object)
@@ -540,6 +580,9 @@ def _outcomes_of(outcomes: dict[int, Outcome], in_flight: set[int]) -> Outcomes:
 _START, _DONE, _EVENT = "start", "done", "event"
 _START_LINE = b'{"e":"start","row":%d,"attempt":%d,"t":%a}\n'  # as orjson would (%a: repr)
 _MAX_PENDING = 4096
+# Outcomes a new run keeps in memory for its results (a few MB); a bigger run's are read
+# back from the journal.
+_KEEP_ROWS = 100_000
 
 
 def _done_event(
