@@ -138,6 +138,7 @@ async def test_a_turns_events_are_the_lines_each_would_have_been_alone(tmp_path:
         journal.path.parent.mkdir()
         journal.open("run", rate=0)
     per_turn.flush_each_turn(asyncio.get_running_loop())
+    began = time.time()
     for journal in (alone, per_turn):
         journal.started(3, 1)
         journal.retried(3, 1, 503, 12.5, 0.25)
@@ -145,8 +146,13 @@ async def test_a_turns_events_are_the_lines_each_would_have_been_alone(tmp_path:
         journal.done(3, "success", "fp:+13035550100", 200, 2, "", "7", "+18005550100", ms=8.1)
         journal.finished(Outcome(4, "failed", http_status=422, attempts=1, error='HTTP 422: "é"'))
     await asyncio.sleep(0)
+    ended = time.time()
     assert lines(per_turn.path.parent) == lines(alone.path.parent)
     assert len(lines(alone.path.parent)) == 6
+    # The turn's events share one time stamp, to the millisecond, taken within the turn.
+    stamps = {json.loads(line)["t"] for line in per_turn.path.read_bytes().splitlines()[1:]}
+    assert len(stamps) == 1
+    assert round(began, 3) <= stamps.pop() <= round(ended, 3)
     for journal in (alone, per_turn):
         journal.close()
 

@@ -8,7 +8,9 @@ written together, first thing in its next turn, before any further answer is rea
 system call for the dozen answers a turn handles, not one each, and the lines formatted
 in one go rather than between requests (the sender's hot path). A kill between the two
 finds those rows' ``start`` on disk, as it does for every request still in flight: the
-results say they may have reached Trackdrive, and rerun sends them again. A torn last line
+results say they may have reached Trackdrive, and rerun sends them again. The events of a
+turn share one time stamp, taken when its first one is recorded (a turn lasts a few
+milliseconds; reading the clock and writing its digits once per event cost more). A torn last line
 (power loss mid-write) is ignored on reading. SQLite would also do, but a flushed append
 costs a few microseconds where a commit costs tens, and the sender records two events per
 request on its hot path.
@@ -140,9 +142,10 @@ class Journal:
         self._file: BinaryIO | None = None
         self._last_sync = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
-        # Events of this turn of the loop, to write at the next: (_START, row, attempt, t),
-        # (_DONE, t, done's arguments…) or (_EVENT, event) for any other, in their order.
+        # Events of this turn of the loop, to write at the next: (_START, row, attempt),
+        # (_DONE, done's arguments…) or (_EVENT, event) for any other, in their order.
         self._pending: list[tuple[Any, ...]] = []
+        self._turn_t = 0.0  # when the first of them was recorded: the time stamp of them all
         self._failed_at_turn: AbortError | None = None  # raised by the next call
         # What this process recorded, when the journal held no outcome before it (a new
         # run): each row's latest ``done`` arguments and the rows started since. ``outcomes``
@@ -210,6 +213,7 @@ class Journal:
         pending = self._pending
         pending.append(item)
         if len(pending) == 1:
+            self._turn_t = time.time()
             assert self._loop is not None
             self._loop.call_soon(self._flush_turn)
         elif len(pending) >= _MAX_PENDING:  # a stop reports every row left in one turn
@@ -232,17 +236,16 @@ class Journal:
         file = self._file
         if not pending or file is None:
             return
+        t = round(self._turn_t, 3)
+        start_line = _START_LINE % (b"%a" % t)  # the turn's time written once, as orjson would
         lines = []
         for item in pending:
             kind = item[0]
             if kind is _START:
-                lines.append(_START_LINE % (item[1], item[2], round(item[3], 3)))
+                lines.append(start_line % (item[1], item[2]))
                 continue
-            if kind is _DONE:
-                event = _done_event(*item[2])
-                event["t"] = round(item[1], 3)
-            else:
-                event = item[1]
+            event = _done_event(*item[1]) if kind is _DONE else item[1]
+            event["t"] = t
             lines.append(_dumps(event) + b"\n")
         try:
             file.write(b"".join(lines))
@@ -254,8 +257,7 @@ class Journal:
 
     def _write(self, event: dict[str, Any], *, flush: bool = True, prefix: bytes = b"") -> None:
         if self._loop is not None and not prefix:
-            event["t"] = _now()
-            self._queue((_EVENT, event))
+            self._queue((_EVENT, event))  # its time stamp is the turn's
             return
         file = self._file
         assert file is not None, "journal not open"
@@ -303,7 +305,7 @@ class Journal:
         if self._kept is not None:
             self._kept_starts.add(row)
         if self._loop is not None:  # the sender's hot path: a tuple now, the line later
-            self._queue((_START, row, attempt, time.time()))
+            self._queue((_START, row, attempt))
         else:
             self._write({"e": "start", "row": row, "attempt": attempt}, flush=False)
 
@@ -363,7 +365,7 @@ class Journal:
             if len(kept) > _KEEP_ROWS:
                 self._kept, self._kept_starts = None, set()
         if self._loop is not None:  # the line is made at the next turn, with the others
-            self._queue((_DONE, time.time(), args))
+            self._queue((_DONE, args))
         else:
             self._write(_done_event(*args))
 
@@ -578,7 +580,7 @@ def _outcome_texts(rows: list[int], texts: dict[str, list[Any]], in_flight: set[
 
 
 _START, _DONE, _EVENT = "start", "done", "event"
-_START_LINE = b'{"e":"start","row":%d,"attempt":%d,"t":%a}\n'  # as orjson would (%a: repr)
+_START_LINE = b'{"e":"start","row":%%d,"attempt":%%d,"t":%s}\n'  # the time first, then rows
 _MAX_PENDING = 4096
 # Outcomes a new run keeps in memory for its results (a few MB); a bigger run's are read
 # back from the journal.
