@@ -27,6 +27,7 @@ from importer.pipeline._jobs import (
     Source,
     Window,
     built_chunks,
+    check_job,
 )
 from importer.pipeline._jobs import import_job as make_job
 from importer.pipeline._runfolder import Recorder
@@ -262,3 +263,37 @@ def test_done_writes_the_line_finished_wrote(
         assert list(written) == list(event)  # the same order of fields, too
     assert lines[0].split(b',"t":')[0] == lines[1].split(b',"t":')[0]
     assert Journal(tmp_path).state() == ({outcome.row: outcome}, set())
+
+
+def test_the_first_pass_reads_the_table_check_job_opened(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = awkward_csv(tmp_path / "awkward.csv")
+    mapping = load_mapping(EXAMPLE)
+    fresh = make_job("run", Source(path), mapping, "tok-1", Window())
+    expected = [rows for _, _, rows in built_chunks(fresh, FIRST_CHUNK_ROWS)]
+
+    opened: list[Path] = []
+    open_source = Source.open
+
+    def counted(source: Source) -> Any:
+        opened.append(source.path)
+        return open_source(source)
+
+    monkeypatch.setattr(Source, "open", counted)
+    job = make_job("run", Source(path), mapping, "tok-1", Window())
+    check_job(job)
+    assert len(opened) == 1
+    got = [rows for _, _, rows in built_chunks(job, FIRST_CHUNK_ROWS)]
+    assert len(opened) == 1  # the first pass read the table check_job opened
+    assert len(got) == len(expected) > 1
+    for new, old in zip(got, expected, strict=True):
+        assert new.equals(old)
+    second = [rows for _, _, rows in built_chunks(job)]  # a table is read once: opened again
+    assert len(opened) == 2
+    assert sum(map(len, second)) == sum(map(len, expected))
+    # A job made from a checked one (rerun, a dry run) opens its own; the table stays.
+    check_job(job)
+    list(built_chunks(dataclasses.replace(job, command="rerun")))
+    assert len(opened) == 4
+    assert len(job.opened) == 1
