@@ -250,25 +250,26 @@ class Recorder:
         self.progress.retry(status)  # a 429 is counted as throttled while it runs
 
     def finished(self, result: Result) -> None:
-        row = result.row
+        # One unpacking, not a lookup per field: this runs once per row.
+        row, sent, http_status, attempts, error, lead_id, number, sms = result
         pending = self.pending.pop(row, None)
         began = self._began.pop(row, None)
         ms = None if began is None else round((time.perf_counter() - began) * 1000, 1)
         # The endpoint's words may hold ESC sequences; a success has none.
-        error = printable(result.error) if result.error else ""
+        error = printable(error) if error else ""
         # An enum's .value is a Python-level property: the usual case skips it.
-        status = "success" if result.status is SendStatus.SUCCESS else result.status.value
+        status = "success" if sent is SendStatus.SUCCESS else sent.value
         # Journal.done, not finished(Outcome(…)): once per row, the Outcome was pure cost.
         self.journal.done(
             row,
             status,
             pending[0] if pending else "",
-            result.http_status,
-            result.attempts,
+            http_status,
+            attempts,
             error,
-            result.lead_id,
-            result.trackdrive_number_plain,
-            result.sms_number_plain,
+            lead_id,
+            number,
+            sms,
             ms=ms,
         )
         if status != "success":

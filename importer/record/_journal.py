@@ -207,7 +207,8 @@ class Journal:
 
     def _queue(self, item: tuple[Any, ...]) -> None:
         """Keep an event for the next turn of the loop (its first one schedules the write)."""
-        self._raise_failed_turn()
+        if self._failed_at_turn is not None:  # tested here: twice a row, a call costs
+            self._raise_failed_turn()
         if self._file is None:
             raise AssertionError("journal not open")
         pending = self._pending
