@@ -10,10 +10,10 @@ in one go rather than between requests (the sender's hot path). A kill between t
 finds those rows' ``start`` on disk, as it does for every request still in flight: the
 results say they may have reached Trackdrive, and rerun sends them again. The events of a
 turn share one time stamp, taken when its first one is recorded (a turn lasts a few
-milliseconds; reading the clock and writing its digits once per event cost more). A torn last line
-(power loss mid-write) is ignored on reading. SQLite would also do, but a flushed append
-costs a few microseconds where a commit costs tens, and the sender records two events per
-request on its hot path.
+milliseconds; reading the clock and writing its digits once per event cost more). A torn
+last line (power loss mid-write) is ignored on reading. SQLite would also do, but a flushed
+append costs a few microseconds where a commit costs tens, and the sender records two
+events per request on its hot path.
 
 Events:
     {"e": "run", "n": 1, "t": …, "command": "run", "rate": 10, "endpoint": "https://…"}
