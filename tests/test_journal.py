@@ -401,28 +401,7 @@ def state_texts(journal: Journal) -> tuple[dict[int, tuple[str, ...]], list[int]
 def record_two_runs(run_dir: Path) -> None:
     """A run with retries and rows left in flight, then a rerun killed while sending."""
     journal = Journal(run_dir)
-    journal.open("run", rate=None)
-    for row in range(2, 400):
-        journal.started(row, 1)
-        if row % 7 == 0:
-            journal.retried(row, 1, 503, 12.5, 0.5)
-            journal.started(row, 2)
-        if row % 11 == 0:
-            continue  # in flight when the run stopped
-        error = "" if row % 3 else f'HTTP 422 | row {row}: a, "quoted"\nline\r=+-@ émoji 🙂'
-        journal.finished(
-            Outcome(
-                row,
-                "success" if row % 3 else "failed",
-                f"k{row}",
-                200 + row % 3,
-                1 + row % 2,
-                error,
-                f"L{row}" if row % 3 else "",
-                "+18005550100" if row % 5 else "",
-                "",
-            )
-        )
+    record_one_run(journal, 400, lone_surrogate=False)
     journal.close()
     journal.open("rerun")
     for row in range(0, 400, 4):  # sent again: some answered, some in flight at the kill
@@ -495,17 +474,21 @@ def test_a_well_formed_journal_is_read_by_arrow_not_by_state(
     assert len(outcomes.rows) > 300 and len(outcomes.in_flight) > 10
 
 
-def record_one_run(journal: Journal) -> None:
-    """A new run's events: retries, failures, a lone surrogate, a skip, rows in flight."""
+def record_one_run(journal: Journal, rows: int = 300, lone_surrogate: bool = True) -> None:
+    """A new run's events: retries, failures, odd texts, a skip, rows left in flight.
+
+    ``lone_surrogate``: in the errors (Arrow cannot read such a journal: ``state`` does).
+    """
     journal.open("run", rate=None)
-    for row in range(2, 300):
+    odd = "\ud800 " if lone_surrogate else "a, "
+    for row in range(2, rows):
         journal.started(row, 1)
         if row % 7 == 0:
             journal.retried(row, 1, 503, 12.5, 0.5)
             journal.started(row, 2)
         if row % 11 == 0:
             continue  # in flight when the run stopped
-        error = "" if row % 3 else f'HTTP 422 | row {row}: \ud800 "quoted"\nline =+-@ 🙂'
+        error = "" if row % 3 else f'HTTP 422 | row {row}: {odd}"quoted"\nline\r=+-@ émoji 🙂'
         journal.done(
             row,
             "success" if row % 3 else "failed",
@@ -518,7 +501,7 @@ def record_one_run(journal: Journal) -> None:
             "+18005550199" if row % 17 == 0 else "",
             ms=1.5,
         )
-    journal.finished(Outcome(400, "skipped", error="unchanged since the last run"))
+    journal.finished(Outcome(rows + 100, "skipped", error="unchanged since the last run"))
 
 
 async def test_a_new_runs_outcomes_are_kept_as_the_file_has_them(
