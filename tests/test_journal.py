@@ -449,7 +449,7 @@ def test_a_torn_line_sends_only_its_block_to_the_slow_reader(
     tmp_path: Path, block: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Lines longer than a block, and blocks that end mid-line, read as a whole file does.
-    monkeypatch.setattr("importer.record._journal._READ_BLOCK", block)
+    monkeypatch.setattr("importer.record._outcomes._READ_BLOCK", block)
     record_two_runs(tmp_path)
     text = (tmp_path / JOURNAL_FILE).read_bytes()
     middle = text.index(b'{"e":"run","n":2')
@@ -469,7 +469,7 @@ def test_a_well_formed_journal_is_read_by_arrow_not_by_state(
         raise AssertionError("read row by row")
 
     monkeypatch.setattr(Journal, "state", refused)
-    monkeypatch.setattr("importer.record._journal._block_by_line", refused)
+    monkeypatch.setattr("importer.record._outcomes._block_by_line", refused)
     outcomes = Journal(tmp_path).outcomes()
     assert len(outcomes.rows) > 300 and len(outcomes.in_flight) > 10
 
@@ -519,7 +519,7 @@ async def test_a_new_runs_outcomes_are_kept_as_the_file_has_them(
         raise AssertionError("the journal was read again")
 
     monkeypatch.setattr(Journal, "state", refused)
-    monkeypatch.setattr("importer.record._journal._read_outcomes", refused)
+    monkeypatch.setattr("importer.record._journal.read_outcomes", refused)
     assert as_state(journal.outcomes()) == on_disk
 
 
@@ -529,13 +529,13 @@ def test_outcomes_are_read_from_the_file_past_what_is_kept_or_after_earlier_runs
     import importer.record._journal as module
 
     reads: list[Path] = []
-    read_outcomes = module._read_outcomes
+    read_outcomes = module.read_outcomes
 
     def counted(path: Path) -> Outcomes:
         reads.append(path)
         return read_outcomes(path)
 
-    monkeypatch.setattr(module, "_read_outcomes", counted)
+    monkeypatch.setattr(module, "read_outcomes", counted)
     monkeypatch.setattr(module, "_KEEP_ROWS", 100)
     big = Journal(tmp_path / "big")
     (tmp_path / "big").mkdir()

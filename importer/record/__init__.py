@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from importer.record._journal import (
     JOURNAL_FILE,
-    OUTCOME_COLUMNS,
     RUN_FILE,
     Journal,
-    Outcome,
-    Outcomes,
     RunLock,
     is_sending,
     read_run_info,
@@ -24,6 +21,11 @@ from importer.record._ledger import (
 from importer.record._notify import (
     notify,
     summary_text,
+)
+from importer.record._outcomes import (
+    OUTCOME_COLUMNS,
+    Outcome,
+    Outcomes,
 )
 from importer.record._report import (
     INDEX_FILE,
