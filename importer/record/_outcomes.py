@@ -217,19 +217,15 @@ def _block_by_line(block: bytes) -> pa.Table:
 
 def outcomes_of(outcomes: dict[int, Outcome], in_flight: set[int]) -> Outcomes:
     """``Outcomes`` of what ``state`` returned."""
-    rows = sorted(outcomes)
-    found = [outcomes[row] for row in rows]
-    texts = {
-        "status": [o.status for o in found],
-        "http_status": ["" if o.http_status is None else str(o.http_status) for o in found],
-        "attempts": [str(o.attempts) if o.attempts else "" for o in found],
-        **{name: [getattr(o, name) for o in found] for name in OUTCOME_COLUMNS[3:]},
+    fields_of = {
+        row: tuple(getattr(o, name) for name in OUTCOME_FIELDS) for row, o in outcomes.items()
     }
-    return _outcome_texts(rows, texts, in_flight)
+    return outcomes_kept(fields_of, in_flight)
 
 
 def outcomes_kept(kept: dict[int, tuple[Any, ...]], in_flight: set[int]) -> Outcomes:
-    """``Outcomes`` of ``done``'s arguments (``Outcome``'s fields in order, then ms) by row."""
+    """``Outcomes`` of ``Outcome``'s fields in order by row (``done``'s arguments: then ms),
+    as the texts results.csv writes (no HTTP status and 0 attempts are empty)."""
     rows = sorted(kept)
     found = [kept[row] for row in rows]
     texts = {
@@ -238,10 +234,6 @@ def outcomes_kept(kept: dict[int, tuple[Any, ...]], in_flight: set[int]) -> Outc
         "attempts": [str(d[4]) if d[4] else "" for d in found],
         **{name: [d[i] for d in found] for i, name in enumerate(OUTCOME_COLUMNS[3:], start=5)},
     }
-    return _outcome_texts(rows, texts, in_flight)
-
-
-def _outcome_texts(rows: list[int], texts: dict[str, list[Any]], in_flight: set[int]) -> Outcomes:
     columns: dict[str, pa.Array | np.ndarray] = {}
     for name, values in texts.items():
         column = np.empty(len(values), dtype=object)
