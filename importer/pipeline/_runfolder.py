@@ -253,8 +253,7 @@ class Recorder:
         # One unpacking, not a lookup per field: this runs once per row.
         row, sent, http_status, attempts, error, lead_id, number, sms = result
         pending = self.pending.pop(row, None)
-        began = self._began.pop(row, None)
-        ms = None if began is None else round((time.perf_counter() - began) * 1000, 1)
+        ms = self._latency_ms(row)
         # The endpoint's words may hold ESC sequences; a success has none.
         error = printable(error) if error else ""
         # An enum's .value is a Python-level property: the usual case skips it.
