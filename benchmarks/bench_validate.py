@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import DATA, PY, ROOT, timed  # noqa: E402
+from common import DATA, PY, ROOT, Timed, timed  # noqa: E402
 from gen_leads import write_leads_csv, write_leads_xlsx  # noqa: E402
 
 EXAMPLE = ROOT / "mappings" / "example.yaml"
@@ -111,7 +111,7 @@ def main() -> int:
         for rows, messy in ((args.small_rows, False), (args.rows, False), (args.rows, True)):
             csv_path = _dataset("csv", rows, messy)
             name = f"csv_{rows}{'_messy' if messy else ''}"
-            ratios, cpu_ratios, peaks, bases, runs = [], [], [], [], []
+            pairs: list[tuple[Timed, Timed]] = []  # (read_csv, validate) per round
             for _ in range(max(args.rounds, 1) if rows == args.rows else 1):
                 base = timed(_read_csv_cmd(csv_path))
                 run = timed(_validate(csv_path, work / f"v{name}"))
@@ -119,11 +119,7 @@ def main() -> int:
                 if run.returncode not in (0, 1):
                     print(f"validate failed with exit {run.returncode}", file=sys.stderr)
                     return 2
-                ratios.append(run.seconds / base.seconds)
-                cpu_ratios.append(run.cpu_seconds / base.cpu_seconds)
-                peaks.append(run.peak_rss_mb)
-                bases.append(base.seconds)
-                runs.append(run.seconds)
+                pairs.append((base, run))
                 print(
                     f"{rows:>9,} rows CSV{' messy' if messy else '      '}: read_csv "
                     f"{base.seconds:6.2f} s ({base.peak_rss_mb:5.0f} MB) | "
@@ -133,11 +129,14 @@ def main() -> int:
                     f"{run.cpu_seconds / base.cpu_seconds:4.2f}x)",
                     flush=True,
                 )
-            figures[f"{name}_read_csv_s"] = round(statistics.median(bases), 2)
-            figures[f"{name}_validate_s"] = round(statistics.median(runs), 2)
+            ratios = [v.seconds / b.seconds for b, v in pairs]
+            figures[f"{name}_read_csv_s"] = round(statistics.median(b.seconds for b, _ in pairs), 2)
+            figures[f"{name}_validate_s"] = round(statistics.median(v.seconds for _, v in pairs), 2)
             figures[f"{name}_ratio"] = round(statistics.median(ratios), 2)
             figures[f"{name}_read_csv_rss_mb"] = round(base.peak_rss_mb, 1)
-            figures[f"{name}_validate_rss_mb"] = round(max(peaks), 1)  # the worst round's
+            # The worst round's peak; the median round's CPU-time ratio.
+            figures[f"{name}_validate_rss_mb"] = round(max(v.peak_rss_mb for _, v in pairs), 1)
+            cpu_ratios = [v.cpu_seconds / b.cpu_seconds for b, v in pairs]
             figures[f"{name}_cpu_ratio"] = round(statistics.median(cpu_ratios), 2)
             if len(ratios) > 1:
                 print(
